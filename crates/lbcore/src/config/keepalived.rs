@@ -1,0 +1,1 @@
+//! keepalived.conf front end. SKELETON: being written.

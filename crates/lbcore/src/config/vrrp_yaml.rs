@@ -1,0 +1,1 @@
+//! YAML front end for the vrrpd model. SKELETON: being written.

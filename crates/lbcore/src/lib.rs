@@ -1,0 +1,14 @@
+//! Pure shared core of the `proxyd` + `vrrpd` load-balancer pair.
+//!
+//! This crate contains no networking code and takes no timestamps from the OS: every function that
+//! needs the time is given it (`now: Instant`), and every byte it decodes or encodes comes from or goes
+//! to a caller-owned buffer. The daemons are thin I/O shells around it.
+//!
+//! - [`config`]: typed configuration models and their front ends (keepalived.conf, YAML), with
+//!   `file:line:col` diagnostics ([`diag`]).
+//! - [`vrrp`]: the VRRP wire format, timers and sans-io state machine.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod diag;
+pub mod vrrp;

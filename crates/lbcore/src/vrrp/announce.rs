@@ -1,0 +1,1 @@
+//! Gratuitous ARP and unsolicited Neighbour Advertisement frames. SKELETON: being written.

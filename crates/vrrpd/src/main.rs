@@ -1,0 +1,2 @@
+//! vrrpd entry point. SKELETON: being written.
+fn main() {}
