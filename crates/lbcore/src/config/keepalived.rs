@@ -1,1 +1,0 @@
-//! keepalived.conf front end. SKELETON: being written.
