@@ -589,8 +589,8 @@ impl Instance {
             self.down_reason = Reason::PeerStopped;
             return;
         }
-        let holding_off =
-            !self.cfg.preempt_delay.is_zero() && self.preempt_until.is_none_or(|until| until > now);
+        let delaying = self.cfg.preempt && !self.cfg.preempt_delay.is_zero();
+        let holding_off = delaying && self.preempt_until.is_none_or(|until| until > now);
         if !self.cfg.preempt || adv.priority >= self.priority || holding_off {
             // RFC 3768 §6.4.2: if Preempt_Mode is False, or the Priority in the ADVERTISEMENT is
             // greater than or equal to the local Priority, reset the Master_Down_Timer to
@@ -603,7 +603,7 @@ impl Instance {
             self.timers.master_down = now.checked_add(self.master_down_interval());
             self.down_reason = Reason::MasterDown;
             self.master = Some((src, adv.priority));
-            if !self.cfg.preempt_delay.is_zero() {
+            if delaying {
                 if adv.priority >= self.priority {
                     // keepalived "stop preempt delay".
                     self.preempt_until = None;
