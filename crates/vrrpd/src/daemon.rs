@@ -1,0 +1,465 @@
+//! The daemon's life cycle: resolve interfaces, clean up stale VIPs, open sockets, start one
+//! driver per instance, handle signals, and stop cleanly.
+//!
+//! Owns: [`run`], the wiring between sockets, receive loops and drivers, signal handling
+//! (SIGTERM/SIGINT stop, SIGHUP reload check, SIGUSR1/SIGUSR2 acknowledged) and systemd
+//! notifications. Must not: parse configuration text (the caller passes a validated
+//! [`VrrpConfig`]) or make protocol decisions.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use lbcore::config::vrrp::{VrrpConfig, VrrpInstance};
+
+use crate::driver::{Driver, Vip, fsm_config, remove_vips};
+use crate::garp::{Announcer, ipv6_forwarding};
+use crate::netlink::{AddrSpec, Link, Netlink, NetlinkError};
+use crate::rx::{INSTANCE_QUEUE, Route, rx_loop};
+use crate::socket::{Mode, VrrpSocket};
+use crate::status::{InstanceStatus, Shared, SocketStats};
+
+/// How long stopping may take before drivers are abandoned.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long startup waits for an IPv6 link-local address to finish DAD.
+pub const LINK_LOCAL_WAIT: Duration = Duration::from_secs(5);
+
+/// Options of [`run`] that do not come from the configuration file.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The file the configuration came from (re-read on SIGHUP).
+    pub config_path: PathBuf,
+    /// Handle SIGTERM / SIGINT / SIGHUP / SIGUSR1 / SIGUSR2 (off when embedded in tests).
+    pub handle_signals: bool,
+    /// `--ignore-sigint`.
+    pub ignore_sigint: bool,
+    /// Send systemd notifications (READY=1, STOPPING=1).
+    pub sd_notify: bool,
+}
+
+/// A fatal runtime error (exit code 1).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Netlink failed.
+    #[error("instance {instance}: {source}")]
+    Netlink {
+        /// The instance being set up.
+        instance: String,
+        /// What failed.
+        source: NetlinkError,
+    },
+    /// The netlink socket could not be opened.
+    #[error(transparent)]
+    NetlinkOpen(NetlinkError),
+    /// No address to send adverts from.
+    #[error(
+        "instance {instance}: interface {interface} has no {family} address to send adverts from (set mcast_src_ip/unicast_src_ip)"
+    )]
+    NoSourceAddress {
+        /// Instance.
+        instance: String,
+        /// Interface.
+        interface: String,
+        /// "IPv4" or "IPv6 link-local".
+        family: &'static str,
+    },
+    /// Two instances share a VRID on one socket.
+    #[error("instances {first} and {second} both use VRID {vrid} on {interface}")]
+    DuplicateVrid {
+        /// First instance.
+        first: String,
+        /// Second instance.
+        second: String,
+        /// VRID.
+        vrid: u8,
+        /// Interface.
+        interface: String,
+    },
+    /// A socket could not be opened.
+    #[error("cannot open the {what} socket on {interface}: {source}")]
+    Socket {
+        /// Which socket.
+        what: &'static str,
+        /// Interface.
+        interface: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// Signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(io::Error),
+    /// A driver task panicked.
+    #[error("instance task failed: {0}")]
+    Driver(String),
+}
+
+/// One instance after interface resolution.
+struct Prepared<'a> {
+    inst: &'a VrrpInstance,
+    link: Link,
+    src: IpAddr,
+    mode: Mode,
+    dsts: Vec<IpAddr>,
+    vips: Vec<Vip>,
+}
+
+async fn link_cached(
+    netlink: &Netlink,
+    cache: &mut HashMap<String, Link>,
+    name: &str,
+) -> Result<Link, NetlinkError> {
+    if let Some(l) = cache.get(name) {
+        return Ok(l.clone());
+    }
+    let l = netlink.link(name).await?;
+    cache.insert(name.to_string(), l.clone());
+    Ok(l)
+}
+
+async fn wait_link_local(netlink: &Netlink, index: u32) -> Result<Option<Ipv6Addr>, NetlinkError> {
+    let deadline = tokio::time::Instant::now() + LINK_LOCAL_WAIT;
+    loop {
+        match netlink.link_local_v6(index).await? {
+            Some((a, false)) => return Ok(Some(a)),
+            Some((a, true)) if tokio::time::Instant::now() >= deadline => {
+                tracing::warn!(addr = %a, "link-local address still tentative, using it anyway");
+                return Ok(Some(a));
+            }
+            None if tokio::time::Instant::now() >= deadline => return Ok(None),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+async fn prepare<'a>(
+    netlink: &Netlink,
+    cfg: &VrrpConfig,
+    inst: &'a VrrpInstance,
+    cache: &mut HashMap<String, Link>,
+) -> Result<Prepared<'a>, RunError> {
+    let nl_err = |source| RunError::Netlink {
+        instance: inst.name.clone(),
+        source,
+    };
+    let link = link_cached(netlink, cache, &inst.interface)
+        .await
+        .map_err(nl_err)?;
+    let mut vips = Vec::new();
+    for (v, excluded) in inst
+        .vips
+        .iter()
+        .map(|v| (v, false))
+        .chain(inst.excluded_vips.iter().map(|v| (v, true)))
+    {
+        let dev = v.dev.as_deref().unwrap_or(&inst.interface);
+        let l = link_cached(netlink, cache, dev).await.map_err(nl_err)?;
+        vips.push(Vip {
+            spec: AddrSpec::from_config(v),
+            ifindex: l.index,
+            ifname: l.name.clone(),
+            mac: l.mac,
+            excluded,
+            router: v.addr.is_ipv6() && ipv6_forwarding(&l.name),
+        });
+    }
+    let vip_addrs: Vec<IpAddr> = vips.iter().map(|v| v.spec.addr).collect();
+    let src = match inst.src_ip {
+        Some(a) => a,
+        None if inst.ipv6 => wait_link_local(netlink, link.index)
+            .await
+            .map_err(nl_err)?
+            .map(IpAddr::V6)
+            .ok_or_else(|| RunError::NoSourceAddress {
+                instance: inst.name.clone(),
+                interface: link.name.clone(),
+                family: "IPv6 link-local",
+            })?,
+        None => netlink
+            .primary_v4(link.index, &vip_addrs)
+            .await
+            .map_err(nl_err)?
+            .map(IpAddr::V4)
+            .ok_or_else(|| RunError::NoSourceAddress {
+                instance: inst.name.clone(),
+                interface: link.name.clone(),
+                family: "IPv4",
+            })?,
+    };
+    let (mode, dsts) = if inst.unicast_peers.is_empty() {
+        let group = if inst.ipv6 {
+            IpAddr::V6(cfg.global.mcast_group6)
+        } else {
+            IpAddr::V4(cfg.global.mcast_group4)
+        };
+        (Mode::Multicast(group), vec![group])
+    } else {
+        (
+            Mode::Unicast(src),
+            inst.unicast_peers.iter().map(|p| p.addr).collect(),
+        )
+    };
+    Ok(Prepared {
+        inst,
+        link,
+        src,
+        mode,
+        dsts,
+        vips,
+    })
+}
+
+fn log_not_acted_on(cfg: &VrrpConfig) {
+    if crate::config::has_trackers(cfg) {
+        tracing::info!(
+            scripts = cfg.scripts.len(),
+            track_processes = cfg.track_processes.len(),
+            "trackers (vrrp_script, vrrp_track_process, track_*) are parsed but not yet acted on"
+        );
+    }
+    if !cfg.sync_groups.is_empty() {
+        tracing::warn!(
+            groups = cfg.sync_groups.len(),
+            "vrrp_sync_group is parsed but not yet acted on"
+        );
+    }
+    if cfg.global.notify_fifo.is_some() {
+        tracing::warn!("notify_fifo is parsed but not yet written");
+    }
+    for i in &cfg.instances {
+        if i.use_vmac.is_some() {
+            tracing::warn!(instance = %i.name, "use_vmac is not supported yet; the interface mac is used");
+        }
+    }
+}
+
+fn notify_systemd(enabled: bool, state: &[sd_notify::NotifyState<'_>]) {
+    if enabled {
+        if let Err(e) = sd_notify::notify(state) {
+            tracing::debug!(error = %e, "sd_notify failed");
+        }
+    }
+}
+
+/// Runs the VRRP instances of `config` until SIGTERM/SIGINT (when `opts.handle_signals`) or
+/// `shutdown` is cancelled, then stops them: masters send a priority-0 advert, VIPs are removed.
+pub async fn run(
+    config: VrrpConfig,
+    opts: RunOptions,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let netlink = Netlink::new().map_err(RunError::NetlinkOpen)?;
+    log_not_acted_on(&config);
+    let announcer = Arc::new(Announcer::open().map_err(|source| RunError::Socket {
+        what: "AF_PACKET",
+        interface: "any".into(),
+        source,
+    })?);
+
+    let mut cache = HashMap::new();
+    let mut prepared = Vec::new();
+    for inst in &config.instances {
+        prepared.push(prepare(&netlink, &config, inst, &mut cache).await?);
+    }
+
+    // keepalived vrrp_init_state → vrrp_restore_interface(.., true): addresses of ours left by a
+    // crash are removed before anything starts.
+    for p in &prepared {
+        let n = remove_vips(&netlink, &p.inst.name, &p.vips).await;
+        if n > 0 {
+            tracing::info!(stale = n, "({}) removing VIPs.", p.inst.name);
+        }
+    }
+
+    // One socket per (interface, family, mode), shared by the instances on it.
+    let mut sockets: HashMap<(String, Mode), Arc<VrrpSocket>> = HashMap::new();
+    let mut routes: HashMap<(String, Mode), HashMap<u8, Route>> = HashMap::new();
+    let mut drivers = Vec::new();
+    for p in prepared {
+        let key = (p.link.name.clone(), p.mode);
+        let sock = match sockets.get(&key) {
+            Some(s) => Arc::clone(s),
+            None => {
+                let s = VrrpSocket::open(&p.link.name, p.link.index, p.mode).map_err(|source| {
+                    RunError::Socket {
+                        what: "VRRP",
+                        interface: p.link.name.clone(),
+                        source,
+                    }
+                })?;
+                let s = Arc::new(s);
+                sockets.insert(key.clone(), Arc::clone(&s));
+                s
+            }
+        };
+        let (tx, rx) = mpsc::channel(INSTANCE_QUEUE);
+        let table = routes.entry(key).or_default();
+        if let Some(other) = table.get(&p.inst.vrid) {
+            return Err(RunError::DuplicateVrid {
+                first: other.name.clone(),
+                second: p.inst.name.clone(),
+                vrid: p.inst.vrid,
+                interface: p.link.name.clone(),
+            });
+        }
+        table.insert(
+            p.inst.vrid,
+            Route {
+                name: p.inst.name.clone(),
+                tx,
+                peers: p.inst.unicast_peers.clone(),
+            },
+        );
+        let status = Shared::new(InstanceStatus::new(
+            &p.inst.name,
+            p.inst.vrid,
+            &p.link.name,
+            p.inst.priority,
+        ));
+        drivers.push(Driver {
+            fsm: lbcore::vrrp::fsm::Instance::new(fsm_config(p.inst, p.src)),
+            socket: sock,
+            src: p.src,
+            dsts: p.dsts,
+            checksum: p.inst.v3_ipv4_checksum,
+            vips: p.vips,
+            netlink: netlink.clone(),
+            announcer: Arc::clone(&announcer),
+            garp_interval: config.global.garp_interval,
+            gna_interval: config.global.gna_interval,
+            startup_delay: config.global.startup_delay,
+            rx,
+            status,
+        });
+    }
+
+    let rx_stop = CancellationToken::new();
+    let mut rx_tasks = JoinSet::new();
+    for (key, table) in routes {
+        if let Some(sock) = sockets.get(&key) {
+            rx_tasks.spawn(rx_loop(
+                Arc::clone(sock),
+                table,
+                Shared::new(SocketStats::default()),
+                rx_stop.clone(),
+            ));
+        }
+    }
+
+    let driver_stop = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let mut started = Vec::new();
+    for d in drivers {
+        let (tx, rx) = oneshot::channel();
+        started.push(rx);
+        tasks.spawn(d.run(driver_stop.clone(), tx));
+    }
+    for s in started {
+        let _ = s.await;
+    }
+    tracing::info!("Startup complete");
+    notify_systemd(opts.sd_notify, &[sd_notify::NotifyState::Ready]);
+
+    let result = wait_for_stop(&config, &opts, &shutdown, &mut tasks).await;
+
+    tracing::info!("Stopping");
+    notify_systemd(opts.sd_notify, &[sd_notify::NotifyState::Stopping]);
+    driver_stop.cancel();
+    let drained = tokio::time::timeout(STOP_TIMEOUT, async {
+        while let Some(r) = tasks.join_next().await {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "instance task failed while stopping");
+            }
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::error!("instances did not stop in time");
+    }
+    rx_stop.cancel();
+    rx_tasks.shutdown().await;
+    tracing::info!("Stopped");
+    result
+}
+
+async fn wait_for_stop(
+    config: &VrrpConfig,
+    opts: &RunOptions,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> Result<(), RunError> {
+    if !opts.handle_signals {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            Some(r) = tasks.join_next() => return Err(RunError::Driver(task_end(r))),
+        }
+    }
+    let sig = |k| signal(k).map_err(RunError::Signals);
+    let mut term = sig(SignalKind::terminate())?;
+    let mut int = sig(SignalKind::interrupt())?;
+    let mut hup = sig(SignalKind::hangup())?;
+    let mut usr1 = sig(SignalKind::user_defined1())?;
+    let mut usr2 = sig(SignalKind::user_defined2())?;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => {
+                if opts.ignore_sigint {
+                    tracing::info!("sigint ignored (--ignore-sigint)");
+                } else {
+                    return Ok(());
+                }
+            }
+            _ = hup.recv() => reload(config, opts),
+            _ = usr1.recv() => tracing::info!("sigusr1 (state dump) is not implemented yet; ignored"),
+            _ = usr2.recv() => tracing::info!("sigusr2 (stats dump) is not implemented yet; ignored"),
+            Some(r) = tasks.join_next() => return Err(RunError::Driver(task_end(r))),
+        }
+    }
+}
+
+fn task_end(r: Result<(), tokio::task::JoinError>) -> String {
+    match r {
+        Ok(()) => "an instance task ended unexpectedly".to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// SIGHUP: re-read the file; only an identical configuration is "reloaded" (a no-op).
+fn reload(current: &VrrpConfig, opts: &RunOptions) {
+    notify_systemd(opts.sd_notify, &reloading_state());
+    let loaded = crate::config::load(&opts.config_path);
+    match loaded.config {
+        Some(new) if new == *current => tracing::info!("reload: configuration unchanged"),
+        Some(_) => tracing::warn!(
+            file = %opts.config_path.display(),
+            "reload: configuration changed, but a full reload is not yet implemented (issue: vrrpd tracking/reload); keeping the running configuration"
+        ),
+        None => {
+            for d in loaded.diagnostics.iter() {
+                tracing::warn!(diagnostic = %d, "reload: configuration error");
+            }
+            tracing::warn!(
+                file = %opts.config_path.display(),
+                "reload: configuration invalid, and a full reload is not yet implemented (issue: vrrpd tracking/reload); keeping the running configuration"
+            );
+        }
+    }
+    notify_systemd(opts.sd_notify, &[sd_notify::NotifyState::Ready]);
+}
+
+fn reloading_state() -> Vec<sd_notify::NotifyState<'static>> {
+    let mut v = vec![sd_notify::NotifyState::Reloading];
+    if let Ok(m) = sd_notify::NotifyState::monotonic_usec_now() {
+        v.push(m);
+    }
+    v
+}

@@ -1,0 +1,518 @@
+//! Per-instance driver: one task owns one `lbcore::vrrp::fsm::Instance`, arms one timer at its
+//! `poll_timeout()`, feeds it received adverts and timeouts, and executes its actions in order.
+//!
+//! Owns: the action side effects (advert encode + send, VIP add / remove over netlink, gratuitous
+//! ARP / NA bursts, keepalived's log lines), per-instance drop counters with rate-limited error
+//! lines (RFC 9568 §7.1), and the instance's status snapshot. Must not: make protocol decisions
+//! (the state machine does) or read packets from sockets (the receive loop hands it decoded
+//! adverts through a channel).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use lbcore::config::vrrp::{GarpConfig, VrrpInstance};
+use lbcore::vrrp::fsm::{Action, GarpPolicy, Instance, InstanceConfig, Reason, RxError, State};
+use lbcore::vrrp::packet::{Advert, IpContext, V3Ipv4Checksum};
+use lbcore::vrrp::timers;
+
+use crate::clock;
+use crate::garp::{Announcer, Target};
+use crate::netlink::{Added, AddrSpec, Netlink, Removed};
+use crate::ratelimit::{DEFAULT_WINDOW, RateLimiter};
+use crate::socket::VrrpSocket;
+use crate::status::{InstanceStatus, Shared, Transition};
+
+/// What the receive loop hands an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RxEvent {
+    /// A decoded advert that passed the socket-level checks.
+    Advert {
+        /// The advert.
+        advert: Advert,
+        /// IP source.
+        src: IpAddr,
+        /// For VRRPv3 over IPv4: which checksum form verified.
+        checksum: Option<V3Ipv4Checksum>,
+    },
+    /// A packet for this instance dropped before the state machine.
+    Dropped {
+        /// Counter name (`ttl`, `checksum`, `length`, `unicast_source`, ...).
+        kind: &'static str,
+        /// IP source.
+        src: IpAddr,
+        /// Why, in words.
+        detail: String,
+    },
+}
+
+/// One virtual address with its resolved interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vip {
+    /// What to add.
+    pub spec: AddrSpec,
+    /// Interface index.
+    pub ifindex: u32,
+    /// Interface name.
+    pub ifname: String,
+    /// Interface MAC (announcements).
+    pub mac: [u8; 6],
+    /// From `virtual_ipaddress_excluded` (not advertised, still added and announced).
+    pub excluded: bool,
+    /// IPv6: the interface forwards (NA Router flag).
+    pub router: bool,
+}
+
+impl Vip {
+    fn target(&self) -> Target {
+        Target {
+            addr: self.spec.addr,
+            ifname: self.ifname.clone(),
+            ifindex: self.ifindex,
+            mac: self.mac,
+            router: self.router,
+        }
+    }
+}
+
+/// The state machine's announcement policy from the configuration's `garp_*` settings.
+pub fn garp_policy(g: &GarpConfig) -> GarpPolicy {
+    GarpPolicy {
+        master_repeat: g.master_repeat,
+        master_delay: g.master_delay,
+        refresh: g.master_refresh,
+        refresh_repeat: g.master_refresh_repeat,
+        lower_prio_repeat: g.lower_prio_repeat.unwrap_or(g.master_repeat),
+        lower_prio_delay: g.lower_prio_delay.unwrap_or(g.master_delay),
+    }
+}
+
+/// The state machine's configuration for `inst`, whose adverts leave from `primary`.
+pub fn fsm_config(inst: &VrrpInstance, primary: IpAddr) -> InstanceConfig {
+    InstanceConfig {
+        name: inst.name.clone(),
+        vrid: inst.vrid,
+        version: inst.version,
+        priority: inst.priority,
+        advert_interval: inst.advert_int,
+        preempt: inst.preempt,
+        preempt_delay: inst.preempt_delay,
+        primary_addr: primary,
+        vips: inst.vips.iter().map(|v| v.addr).collect(),
+        auth: inst.auth,
+        down_timer_adverts: inst.down_timer_adverts,
+        lower_prio_no_advert: inst.lower_prio_no_advert,
+        addr_list_policy: inst.addr_list_policy,
+        garp: garp_policy(&inst.garp),
+    }
+}
+
+/// Everything one instance task needs.
+#[derive(Debug)]
+pub struct Driver {
+    /// The state machine.
+    pub fsm: Instance,
+    /// Socket the adverts leave from.
+    pub socket: Arc<VrrpSocket>,
+    /// Advert source address.
+    pub src: IpAddr,
+    /// Advert destinations: the multicast group, or every unicast peer.
+    pub dsts: Vec<IpAddr>,
+    /// VRRPv3 over IPv4 checksum form sent.
+    pub checksum: V3Ipv4Checksum,
+    /// Virtual addresses, advertised first then excluded.
+    pub vips: Vec<Vip>,
+    /// Netlink handle.
+    pub netlink: Netlink,
+    /// Packet socket for announcements.
+    pub announcer: Arc<Announcer>,
+    /// `vrrp_garp_interval`.
+    pub garp_interval: Duration,
+    /// `vrrp_gna_interval`.
+    pub gna_interval: Duration,
+    /// `vrrp_startup_delay`.
+    pub startup_delay: Duration,
+    /// Adverts and drops from the receive loop.
+    pub rx: mpsc::Receiver<RxEvent>,
+    /// Status snapshot, updated after every input.
+    pub status: Shared<InstanceStatus>,
+}
+
+/// The advert being processed when actions come out, for keepalived's log lines.
+#[derive(Debug, Clone, Copy)]
+struct AdvertCtx {
+    src: IpAddr,
+    priority: u8,
+}
+
+/// Mutable bookkeeping of a running driver.
+struct Running {
+    d: Driver,
+    name: String,
+    limiter: RateLimiter<&'static str>,
+    peer_checksum: Option<V3Ipv4Checksum>,
+    garp_task: Option<JoinHandle<()>>,
+    vips_added: bool,
+}
+
+impl Driver {
+    /// Runs the instance until `shutdown` is cancelled, then shuts it down (priority-0 advert if
+    /// master, VIPs removed). `started` fires once `startup` has been processed.
+    pub async fn run(self, shutdown: CancellationToken, started: oneshot::Sender<()>) {
+        let name = self.fsm.config().name.clone();
+        let mut r = Running {
+            d: self,
+            name,
+            limiter: RateLimiter::new(DEFAULT_WINDOW),
+            peer_checksum: None,
+            garp_task: None,
+            vips_added: false,
+        };
+        if !r.d.startup_delay.is_zero() {
+            tracing::info!(instance = %r.name, delay = ?r.d.startup_delay, "delaying instance start");
+            tokio::select! {
+                () = shutdown.cancelled() => {
+                    let _ = started.send(());
+                    return;
+                }
+                () = tokio::time::sleep(r.d.startup_delay) => {}
+            }
+        }
+        r.d.fsm.startup(clock::now());
+        r.drain(None).await;
+        r.publish();
+        let _ = started.send(());
+
+        let mut rx_open = true;
+        loop {
+            let deadline = r.d.fsm.poll_timeout();
+            let timer = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(clock::deadline(at)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                ev = r.d.rx.recv(), if rx_open => match ev {
+                    Some(ev) => r.on_rx(ev).await,
+                    None => {
+                        tracing::error!(instance = %r.name, "receive loop ended; instance no longer hears adverts");
+                        rx_open = false;
+                    }
+                },
+                () = timer => {
+                    r.d.fsm.handle_timeout(clock::now());
+                    r.drain(None).await;
+                }
+            }
+            r.publish();
+        }
+        r.stop().await;
+    }
+}
+
+fn rx_error_kind(e: &RxError) -> Option<&'static str> {
+    match e {
+        RxError::WrongVrid { .. } => Some("vrid"),
+        RxError::WrongVersion => Some("version"),
+        RxError::Auth => Some("auth"),
+        RxError::IntervalMismatch { .. } => Some("interval"),
+        RxError::AddressList => Some("address_list"),
+        RxError::NotListening(_) => None,
+    }
+}
+
+impl Running {
+    fn publish(&self) {
+        let mut s = self.d.status.lock();
+        s.state = self.d.fsm.state();
+        s.effective_priority = self.d.fsm.effective_priority();
+        s.master_addr = self.d.fsm.master_addr();
+        s.stats = self.d.fsm.stats().clone();
+    }
+
+    async fn on_rx(&mut self, ev: RxEvent) {
+        match ev {
+            RxEvent::Advert {
+                advert,
+                src,
+                checksum,
+            } => {
+                if let Some(form) = checksum {
+                    if self.peer_checksum != Some(form) {
+                        tracing::info!(instance = %self.name, peer = %src, form = ?form, "peer vrrpv3 ipv4 checksum form");
+                        self.peer_checksum = Some(form);
+                    }
+                }
+                let before = self.d.fsm.state();
+                let ctx = AdvertCtx {
+                    src,
+                    priority: advert.priority,
+                };
+                match self.d.fsm.handle_advert(&advert, src, clock::now()) {
+                    Ok(()) => {
+                        if advert.priority == 0 && before == State::Backup {
+                            tracing::info!(
+                                "({}) Backup received priority 0 advertisement",
+                                self.name
+                            );
+                        }
+                        self.drain(Some(ctx)).await;
+                    }
+                    Err(e) => match rx_error_kind(&e) {
+                        Some(kind) => self.dropped(kind, src, e.to_string()),
+                        None => {
+                            tracing::debug!(instance = %self.name, from = %src, reason = %e, "advert ignored")
+                        }
+                    },
+                }
+            }
+            RxEvent::Dropped { kind, src, detail } => {
+                self.d.status.lock().count_drop(kind);
+                self.log_drop(kind, src, &detail);
+            }
+        }
+    }
+
+    /// A state-machine drop: its counter lives in the state machine's stats.
+    fn dropped(&mut self, kind: &'static str, src: IpAddr, detail: String) {
+        self.log_drop(kind, src, &detail);
+    }
+
+    fn log_drop(&mut self, kind: &'static str, src: IpAddr, detail: &str) {
+        if let Some(suppressed) = self.limiter.allow(kind, clock::now()) {
+            tracing::warn!(instance = %self.name, kind, from = %src, suppressed, detail, "advert dropped");
+        }
+    }
+
+    async fn drain(&mut self, ctx: Option<AdvertCtx>) {
+        while let Some(action) = self.d.fsm.poll_action() {
+            match action {
+                Action::SendAdvert { priority } => {
+                    if let Some(c) = ctx {
+                        let ours = self.d.fsm.effective_priority();
+                        if self.d.fsm.state() == State::Master
+                            && c.priority != 0
+                            && c.priority < ours
+                        {
+                            tracing::info!(
+                                "({}) Received advert from {} with lower priority {}, ours {}, forcing new election",
+                                self.name,
+                                c.src,
+                                c.priority,
+                                ours
+                            );
+                        }
+                    }
+                    self.send_advert(priority).await;
+                    if priority == 0 {
+                        tracing::info!("({}) sent 0 priority", self.name);
+                    }
+                }
+                Action::AddVips => self.add_vips().await,
+                Action::DelVips => self.del_vips().await,
+                Action::SendGratuitous { repeat } => self.gratuitous(repeat).await,
+                Action::Notify { from, to, reason } => self.notify(from, to, reason, ctx),
+            }
+        }
+    }
+
+    fn advert(&self, priority: u8) -> Advert {
+        let cfg = self.d.fsm.config();
+        Advert {
+            version: cfg.version,
+            vrid: cfg.vrid,
+            priority,
+            interval_cs: timers::to_centis(cfg.advert_interval),
+            addrs: cfg.vips.clone(),
+            auth: cfg.auth,
+        }
+    }
+
+    async fn send_advert(&mut self, priority: u8) {
+        let advert = self.advert(priority);
+        for dst in self.d.dsts.clone() {
+            let bytes = match advert.encode(&IpContext::new(self.d.src, dst), self.d.checksum) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(instance = %self.name, error = %e, "cannot encode advert");
+                    return;
+                }
+            };
+            if let Err(e) = self.d.socket.send(self.d.src, dst, &bytes).await {
+                self.d.status.lock().count_drop("send_error");
+                if let Some(suppressed) = self.limiter.allow("send_error", clock::now()) {
+                    tracing::warn!(instance = %self.name, to = %dst, error = %e, suppressed, "cannot send advert");
+                }
+            }
+        }
+    }
+
+    async fn add_vips(&mut self) {
+        tracing::info!("({}) setting VIPs.", self.name);
+        self.vips_added = true;
+        for v in &self.d.vips {
+            match self.d.netlink.add_address(v.ifindex, &v.spec).await {
+                Ok(Added::Added) => {
+                    tracing::debug!(instance = %self.name, addr = %v.spec.addr, interface = %v.ifname, "vip added")
+                }
+                Ok(Added::AlreadyPresent) => {
+                    tracing::debug!(instance = %self.name, addr = %v.spec.addr, interface = %v.ifname, "vip already present")
+                }
+                Err(e) => {
+                    tracing::error!(instance = %self.name, addr = %v.spec.addr, interface = %v.ifname, error = %e, "cannot add vip")
+                }
+            }
+        }
+    }
+
+    async fn del_vips(&mut self) {
+        if let Some(t) = self.garp_task.take() {
+            t.abort();
+        }
+        tracing::info!("({}) removing VIPs.", self.name);
+        remove_vips(&self.d.netlink, &self.name, &self.d.vips).await;
+        self.vips_added = false;
+    }
+
+    async fn gratuitous(&mut self, repeat: u32) {
+        if repeat == 0 || self.d.vips.is_empty() {
+            return;
+        }
+        let targets: Vec<Target> = self.d.vips.iter().map(Vip::target).collect();
+        for t in &targets {
+            let what = if t.addr.is_ipv6() {
+                "Unsolicited Neighbour Adverts"
+            } else {
+                "gratuitous ARPs"
+            };
+            tracing::info!(
+                "({}) Sending/queueing {} on {} for {}",
+                self.name,
+                what,
+                t.ifname,
+                t.addr
+            );
+        }
+        let (garp, gna) = (self.d.garp_interval, self.d.gna_interval);
+        if garp.is_zero() && gna.is_zero() {
+            self.d.announcer.burst(&targets, repeat, garp, gna).await;
+        } else {
+            // Spaced bursts must not hold up the state machine; a later DelVips aborts them.
+            if let Some(t) = self.garp_task.take() {
+                t.abort();
+            }
+            let announcer = Arc::clone(&self.d.announcer);
+            self.garp_task = Some(tokio::spawn(async move {
+                announcer.burst(&targets, repeat, garp, gna).await;
+            }));
+        }
+    }
+
+    fn notify(&mut self, from: State, to: State, reason: Reason, ctx: Option<AdvertCtx>) {
+        let n = &self.name;
+        match to {
+            State::Master => {
+                if matches!(
+                    reason,
+                    Reason::MasterDown | Reason::PeerStopped | Reason::Preempt
+                ) {
+                    tracing::info!("({n}) Receive advertisement timeout");
+                }
+                tracing::info!("({n}) Entering MASTER STATE");
+            }
+            State::Backup => {
+                if from == State::Master {
+                    if let Some(c) = ctx.filter(|_| reason == Reason::HigherPriority) {
+                        tracing::info!(
+                            "({n}) Master received advert from {} with higher priority {}, ours {}",
+                            c.src,
+                            c.priority,
+                            self.d.fsm.effective_priority()
+                        );
+                    }
+                }
+                if from == State::Initialize {
+                    tracing::info!("({n}) Entering BACKUP STATE (init)");
+                } else {
+                    tracing::info!("({n}) Entering BACKUP STATE");
+                }
+            }
+            State::Fault => tracing::info!("({n}) Entering FAULT STATE"),
+            State::Initialize => {
+                tracing::debug!(instance = %n, from = ?from, reason = ?reason, "instance stopped")
+            }
+        }
+        self.d.status.lock().record(Transition {
+            at: clock::now(),
+            from,
+            to,
+            reason,
+        });
+    }
+
+    async fn stop(&mut self) {
+        self.d.fsm.shutdown(clock::now());
+        self.drain(None).await;
+        if let Some(t) = self.garp_task.take() {
+            t.abort();
+        }
+        if self.vips_added {
+            // The state machine releases on shutdown; this is the guarantee that SIGTERM never
+            // leaves a VIP behind whatever state we were in.
+            remove_vips(&self.d.netlink, &self.name, &self.d.vips).await;
+        }
+        self.publish();
+    }
+}
+
+/// Removes every address of `vips` that is present (exact address and prefix).
+pub async fn remove_vips(netlink: &Netlink, instance: &str, vips: &[Vip]) -> usize {
+    let mut removed = 0;
+    for v in vips {
+        match netlink.del_address(v.ifindex, &v.spec).await {
+            Ok(Removed::Removed) => {
+                removed += 1;
+                tracing::debug!(instance, addr = %v.spec.addr, interface = %v.ifname, "vip removed");
+            }
+            Ok(Removed::NotPresent) => {}
+            Err(e) => {
+                tracing::error!(instance, addr = %v.spec.addr, interface = %v.ifname, error = %e, "cannot remove vip")
+            }
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garp_policy_inherits_lower_prio_from_master() {
+        let g = GarpConfig::default();
+        let p = garp_policy(&g);
+        assert_eq!(p.master_repeat, 5);
+        assert_eq!(p.master_delay, Duration::from_secs(5));
+        assert_eq!(p.lower_prio_repeat, 5);
+        assert_eq!(p.lower_prio_delay, Duration::from_secs(5));
+        assert_eq!(p.refresh, Duration::ZERO);
+        assert_eq!(p.refresh_repeat, 1);
+        let g = GarpConfig {
+            lower_prio_repeat: Some(2),
+            lower_prio_delay: Some(Duration::ZERO),
+            ..g
+        };
+        let p = garp_policy(&g);
+        assert_eq!(
+            (p.lower_prio_repeat, p.lower_prio_delay),
+            (2, Duration::ZERO)
+        );
+    }
+}

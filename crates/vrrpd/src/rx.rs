@@ -1,0 +1,199 @@
+//! Receive loop of one VRRP socket: socket-level checks, decoding, and demultiplexing by VRID.
+//!
+//! Owns: the checks that need the IP header (RFC 3768 §7.1 / RFC 5798 §7.1: TTL / hop limit 255
+//! in multicast mode, destination matching the socket's mode, unicast source among the configured
+//! peers with their `min_ttl`/`max_ttl`), decoding with lbcore's codec, and routing the result to
+//! the instance with that VRID (drops included, so they are counted on the right instance).
+//! Must not: apply the instance's protocol checks (auth, interval, address list: the state machine
+//! does) or block on a slow instance (its queue is bounded; overflow is counted).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use lbcore::config::vrrp::UnicastPeer;
+use lbcore::vrrp::packet::{Advert, DecodeError, IpContext, VRRP_TTL};
+
+use crate::clock;
+use crate::driver::RxEvent;
+use crate::ratelimit::{DEFAULT_WINDOW, RateLimiter};
+use crate::socket::{Mode, Packet, RECV_BUF_LEN, RecvError, VrrpSocket};
+use crate::status::{Shared, SocketStats};
+
+/// Queue length between the receive loop and one instance.
+pub const INSTANCE_QUEUE: usize = 64;
+
+/// Where adverts for one VRID go.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Instance name (logs).
+    pub name: String,
+    /// The instance's queue.
+    pub tx: mpsc::Sender<RxEvent>,
+    /// Unicast peers (empty in multicast mode).
+    pub peers: Vec<UnicastPeer>,
+}
+
+/// What to do with one received packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Hand this event to the instance with this VRID.
+    Instance(u8, RxEvent),
+    /// Addressed to the other mode's socket (e.g. a unicast advert seen by the multicast socket).
+    OtherDestination,
+    /// No instance on this socket has this VRID.
+    UnknownVrid(u8),
+    /// Malformed and not attributable to an instance.
+    Malformed(String),
+}
+
+/// Counter name for a decode error.
+pub fn decode_kind(e: &DecodeError) -> &'static str {
+    match e {
+        DecodeError::TooShort { .. } | DecodeError::Length { .. } => "length",
+        DecodeError::BadVersion(_) | DecodeError::FamilyMismatch { .. } => "version",
+        DecodeError::BadType { .. } => "type",
+        DecodeError::ZeroVrid => "vrid",
+        DecodeError::AddressCount { .. } => "address_list",
+        DecodeError::Checksum { .. } => "checksum",
+        DecodeError::BadAuthType { .. } => "auth",
+        DecodeError::ZeroInterval { .. } => "interval",
+        DecodeError::MixedContext { .. }
+        | DecodeError::NotIpv4(_)
+        | DecodeError::Ipv4HeaderLength { .. }
+        | DecodeError::Ipv4TotalLength { .. } => "ip_header",
+    }
+}
+
+/// Applies the socket-level checks to `pkt` and decodes it. `peers_of(vrid)` gives the unicast
+/// peers of the instance with that VRID, `None` when there is none.
+pub fn classify<'r>(
+    mode: Mode,
+    pkt: &Packet<'_>,
+    peers_of: impl Fn(u8) -> Option<&'r [UnicastPeer]>,
+) -> Verdict {
+    let src = pkt.src;
+    // The socket of the other mode on this interface gets it (keepalived: one socket per mode).
+    if pkt.dst != mode.expected_dst() {
+        return Verdict::OtherDestination;
+    }
+    let Some(&vrid) = pkt.payload.get(1) else {
+        return Verdict::Malformed(format!("{} bytes from {src}", pkt.payload.len()));
+    };
+    let Some(peers) = peers_of(vrid) else {
+        return Verdict::UnknownVrid(vrid);
+    };
+    let drop = |kind: &'static str, detail: String| {
+        Verdict::Instance(vrid, RxEvent::Dropped { kind, src, detail })
+    };
+    match mode {
+        Mode::Multicast(_) => {
+            // RFC 3768 §7.1 / RFC 5798 §7.1: MUST verify that the IP TTL / Hop Limit is 255.
+            if pkt.ttl != Some(VRRP_TTL) {
+                return drop("ttl", format!("ttl {:?} is not 255", pkt.ttl));
+            }
+        }
+        Mode::Unicast(_) => {
+            // keepalived: unicast adverts only from configured peers; TTL limits per peer instead
+            // of the multicast rule (they may cross routers).
+            let Some(peer) = peers.iter().find(|p| p.addr == src) else {
+                return drop(
+                    "unicast_source",
+                    format!("{src} is not a configured unicast peer"),
+                );
+            };
+            let ttl = pkt.ttl.unwrap_or(VRRP_TTL);
+            if peer.min_ttl.is_some_and(|m| ttl < m) || peer.max_ttl.is_some_and(|m| ttl > m) {
+                return drop(
+                    "ttl",
+                    format!("ttl {ttl} outside the peer's min_ttl/max_ttl"),
+                );
+            }
+        }
+    }
+    match Advert::decode(pkt.payload, &IpContext::new(src, pkt.dst)) {
+        Ok(d) => Verdict::Instance(
+            vrid,
+            RxEvent::Advert {
+                advert: d.advert,
+                src,
+                checksum: d.v3_ipv4_checksum,
+            },
+        ),
+        Err(e) => match e.vrid() {
+            Some(v) if v == vrid => drop(decode_kind(&e), e.to_string()),
+            _ => Verdict::Malformed(format!("from {src}: {e}")),
+        },
+    }
+}
+
+/// Receives on `sock` until `shutdown`, delivering to `routes` by VRID.
+pub async fn rx_loop(
+    sock: Arc<VrrpSocket>,
+    routes: HashMap<u8, Route>,
+    stats: Shared<SocketStats>,
+    shutdown: CancellationToken,
+) {
+    let mut buf = vec![0u8; RECV_BUF_LEN];
+    let mut limiter: RateLimiter<&'static str> = RateLimiter::new(DEFAULT_WINDOW);
+    let ifname = sock.ifname().to_string();
+    loop {
+        let res = tokio::select! {
+            () = shutdown.cancelled() => return,
+            res = sock.recv(&mut buf) => res,
+        };
+        let pkt = match res {
+            Ok(p) => p,
+            Err(RecvError::Header(e)) => {
+                stats.lock().malformed += 1;
+                if let Some(suppressed) = limiter.allow("ip_header", clock::now()) {
+                    tracing::debug!(interface = %ifname, error = %e, suppressed, "bad ip header");
+                }
+                continue;
+            }
+            Err(RecvError::Io(e)) => {
+                if let Some(suppressed) = limiter.allow("io", clock::now()) {
+                    tracing::warn!(interface = %ifname, error = %e, suppressed, "vrrp receive failed");
+                }
+                // A persistent error must not spin.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        stats.lock().received += 1;
+        let verdict = classify(sock.mode(), &pkt, |vrid| {
+            routes.get(&vrid).map(|r| r.peers.as_slice())
+        });
+        match verdict {
+            Verdict::Instance(vrid, ev) => {
+                let Some(route) = routes.get(&vrid) else {
+                    continue;
+                };
+                if route.tx.try_send(ev).is_err() {
+                    stats.lock().queue_full += 1;
+                    if let Some(suppressed) = limiter.allow("queue_full", clock::now()) {
+                        tracing::warn!(instance = %route.name, suppressed, "instance receive queue full, advert dropped");
+                    }
+                }
+            }
+            Verdict::OtherDestination => {
+                stats.lock().other_destination += 1;
+                tracing::trace!(interface = %ifname, src = %pkt.src, dst = %pkt.dst, "packet for the other mode");
+            }
+            Verdict::UnknownVrid(vrid) => {
+                stats.lock().unknown_vrid += 1;
+                if let Some(suppressed) = limiter.allow("unknown_vrid", clock::now()) {
+                    tracing::debug!(interface = %ifname, vrid, src = %pkt.src, suppressed, "advert for unknown vrid");
+                }
+            }
+            Verdict::Malformed(detail) => {
+                stats.lock().malformed += 1;
+                if let Some(suppressed) = limiter.allow("malformed", clock::now()) {
+                    tracing::debug!(interface = %ifname, detail, suppressed, "malformed vrrp packet");
+                }
+            }
+        }
+    }
+}
