@@ -1,0 +1,367 @@
+//! vrrpd pair (both boxes run our daemon) in the lab: election, failover on SIGTERM / SIGKILL /
+//! link down, preemption and nopreempt, fast VRRPv3 and VRRPv3 over IPv6.
+//!
+//! Bounds asserted (RFC 3768 §6.1/§6.4, RFC 5798 §6.1/§6.4, with margins stated per test):
+//! SIGTERM -> takeover within Skew_Time + 0.2 s; silent failure -> takeover within
+//! Master_Down_Interval + 0.3 s of the event and never earlier than Master_Down_Interval after
+//! A's last advert on the wire.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use system_tests::capture::{adverts_from, format_mac};
+use system_tests::poll::{POLL_EVERY, hold_for};
+use system_tests::scenario::CAPTURE_SKEW;
+use system_tests::{Event, Failover, Impl, Instance, Node, Pair, root_or_skip};
+
+const V3_FAST: Duration = Duration::from_millis(50);
+
+fn seed_pair(test: &str) -> Result<Pair> {
+    let ours = Impl::ours();
+    let mut pair = Pair::start(
+        test,
+        ours,
+        Instance::seed(true),
+        ours,
+        Instance::seed(false),
+    )?;
+    let bound = pair.election_bound();
+    pair.wait_master(Node::A, bound)?;
+    Ok(pair)
+}
+
+/// Asserts a silent failure (SIGKILL, link down) was detected by B's Master_Down_Timer.
+fn assert_silent_failover(pair: &Pair, f: &Failover, margin: Duration) -> Result<()> {
+    let mdi = pair.conf_b.master_down_interval();
+    eprintln!("{f}");
+    ensure!(
+        f.takeover_time() <= mdi + margin,
+        "takeover {:?} after {}, bound Master_Down_Interval {mdi:?} + {margin:?}",
+        f.takeover_time(),
+        f.event.label()
+    );
+    let silence = f
+        .silence()
+        .context("no A advert / B takeover advert in the capture")?;
+    // RFC 3768 §6.4.2 / RFC 5798 §6.4.2: B becomes master only when Master_Down_Timer fires, a
+    // full Master_Down_Interval after the last advert it received.
+    ensure!(
+        silence + CAPTURE_SKEW >= mdi,
+        "B took over {silence:?} after A's last advert: earlier than Master_Down_Interval {mdi:?}"
+    );
+    ensure!(
+        f.a_priority_zero.is_none(),
+        "a silent failure must not produce a priority-0 advert"
+    );
+    Ok(())
+}
+
+#[test]
+fn election_single_holder_and_client_reaches_master() -> Result<()> {
+    if !root_or_skip("election_single_holder_and_client_reaches_master") {
+        return Ok(());
+    }
+    let pair = seed_pair("election")?;
+    let vip = pair.vip();
+    // Exactly one box holds the VIP, steadily, for three advert intervals.
+    hold_for(
+        "A is the only VIP holder",
+        Duration::from_secs(3),
+        POLL_EVERY,
+        || {
+            let h = pair.lab.holders(vip)?;
+            Ok((h.single() != Some(Node::A)).then_some(h))
+        },
+    )?;
+    pair.lab
+        .wait_client_reaches(Node::A, vip, Duration::from_secs(3))?;
+    let mac = pair
+        .lab
+        .client_neigh(vip)?
+        .context("client has no neighbour entry for the VIP")?;
+    ensure!(
+        mac == Node::A.mac(),
+        "client resolves the VIP to {}",
+        format_mac(&mac)
+    );
+
+    // The wire in the last 2.5 s: adverts from A only, as the seed configures them.
+    let frames = pair.frames()?;
+    let end = frames.last().map_or(0.0, |f| f.epoch_secs());
+    let recent: Vec<_> = frames
+        .iter()
+        .filter(|f| f.epoch_secs() > end - 2.5)
+        .cloned()
+        .collect();
+    let from_a: Vec<_> = adverts_from(&recent, &Node::A.mac())
+        .map(|(_, a)| a.clone())
+        .collect();
+    ensure!(
+        from_a.len() >= 2,
+        "expected ≥2 adverts from A in 2.5 s, got {}",
+        from_a.len()
+    );
+    ensure!(
+        adverts_from(&recent, &Node::B.mac()).count() == 0,
+        "the backup must not advertise"
+    );
+    for a in &from_a {
+        ensure!(
+            a.version == 2 && a.vrid == 51 && a.priority == 101,
+            "unexpected advert {a:?}"
+        );
+        // RFC 3768 §5.2.3: TTL 255.
+        ensure!(
+            a.ttl == 255 && a.interval == Duration::from_secs(1),
+            "unexpected advert {a:?}"
+        );
+        ensure!(
+            a.addrs == vec![vip.parse::<std::net::IpAddr>()?],
+            "advert lists {:?}",
+            a.addrs
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn sigterm_master_hands_over_within_skew_time() -> Result<()> {
+    if !root_or_skip("sigterm_master_hands_over_within_skew_time") {
+        return Ok(());
+    }
+    let mut pair = seed_pair("sigterm")?;
+    let vip = pair.vip();
+    let f = pair.failover(Event::Sigterm, Duration::from_secs(1))?;
+    eprintln!("{f}");
+    let skew = pair.conf_b.skew_time();
+    let margin = Duration::from_millis(200);
+    ensure!(
+        f.takeover_time() <= skew + margin,
+        "takeover {:?} after SIGTERM, bound Skew_Time {skew:?} + {margin:?}",
+        f.takeover_time()
+    );
+    // RFC 3768 §6.4.3: a stopping master sends an advert with priority 0 ...
+    let after_zero = f
+        .after_priority_zero()
+        .context("no priority-0 advert from A")?;
+    // ... and §6.4.2: the backup then waits Skew_Time, not Master_Down_Interval.
+    ensure!(
+        after_zero + CAPTURE_SKEW >= skew,
+        "B advertised {after_zero:?} after priority 0 (< Skew_Time)"
+    );
+    let code = pair.a.wait_exit(Duration::from_secs(5))?;
+    ensure!(
+        code == Some(0),
+        "SIGTERM must exit 0, got {code:?}:\n{}",
+        pair.a.output()
+    );
+    ensure!(
+        !pair.lab.holds(Node::A, vip)?,
+        "A kept the VIP after stopping"
+    );
+    pair.lab
+        .wait_client_reaches(Node::B, vip, Duration::from_secs(2))?;
+    // The log lines operators grep for (keepalived's wording).
+    let a_log = pair.a.output();
+    ensure!(
+        a_log.contains("(VI_1) sent 0 priority"),
+        "A did not log the priority-0 advert:\n{a_log}"
+    );
+    pair.b
+        .proc()
+        .wait_output("(VI_1) Entering MASTER STATE", Duration::from_secs(1))?;
+    Ok(())
+}
+
+#[test]
+fn sigkill_master_backup_takes_over_after_master_down_interval() -> Result<()> {
+    if !root_or_skip("sigkill_master_backup_takes_over_after_master_down_interval") {
+        return Ok(());
+    }
+    let mut pair = seed_pair("sigkill")?;
+    let vip = pair.vip();
+    // Fill the client's neighbour cache with A's MAC first, so following it is a real change.
+    pair.lab
+        .wait_client_reaches(Node::A, vip, Duration::from_secs(3))?;
+    let f = pair.failover(Event::Sigkill, Duration::from_secs(1))?;
+    assert_silent_failover(&pair, &f, Duration::from_millis(300))?;
+    f.b_first_announce
+        .context("B sent no gratuitous ARP for the VIP")?;
+    pair.lab
+        .wait_client_reaches(Node::B, vip, Duration::from_secs(1))?;
+    Ok(())
+}
+
+#[test]
+fn link_down_master_backup_takes_over_then_master_returns() -> Result<()> {
+    if !root_or_skip("link_down_master_backup_takes_over_then_master_returns") {
+        return Ok(());
+    }
+    let mut pair = seed_pair("linkdown")?;
+    let vip = pair.vip();
+    pair.lab
+        .wait_client_reaches(Node::A, vip, Duration::from_secs(3))?;
+    let f = pair.failover(Event::LinkDown, Duration::from_secs(1))?;
+    assert_silent_failover(&pair, &f, Duration::from_millis(300))?;
+    pair.lab
+        .wait_client_reaches(Node::B, vip, Duration::from_secs(1))?;
+    // Cable back in: A (priority 101, preempt) takes the VIP back, B releases it.
+    pair.restore(Event::LinkDown)?;
+    let bound = pair.election_bound();
+    pair.wait_master(Node::A, bound)?;
+    pair.lab
+        .wait_client_reaches(Node::A, vip, Duration::from_secs(2))?;
+    Ok(())
+}
+
+#[test]
+fn returning_master_preempts() -> Result<()> {
+    if !root_or_skip("returning_master_preempts") {
+        return Ok(());
+    }
+    let mut pair = seed_pair("preempt")?;
+    let vip = pair.vip();
+    pair.failover(Event::Sigterm, Duration::from_secs(1))?;
+    pair.wait_master(Node::B, Duration::from_secs(2))?;
+    pair.restore(Event::Sigterm)?;
+    // RFC 3768 §6.4.2: with Preempt_Mode, A discards B's lower-priority adverts, its
+    // Master_Down_Timer fires and it takes over; B yields on A's higher-priority advert (§6.4.3).
+    let bound = pair.election_bound();
+    pair.wait_master(Node::A, bound)?;
+    pair.lab
+        .wait_client_reaches(Node::A, vip, Duration::from_secs(2))?;
+    Ok(())
+}
+
+#[test]
+fn nopreempt_returning_master_stays_backup() -> Result<()> {
+    if !root_or_skip("nopreempt_returning_master_stays_backup") {
+        return Ok(());
+    }
+    let ours = Impl::ours();
+    let (a, b) = (
+        Instance::seed(true).nopreempt(),
+        Instance::seed(false).nopreempt(),
+    );
+    let mut pair = Pair::start_a_first("nopreempt", ours, a, ours, b)?;
+    pair.wait_master(Node::A, Duration::from_secs(2))?;
+    pair.failover(Event::Sigterm, Duration::from_secs(1))?;
+    pair.wait_master(Node::B, Duration::from_secs(2))?;
+    pair.restore(Event::Sigterm)?;
+    let vip = pair.vip();
+    // Two full Master_Down_Intervals of A plus 1 s: a preempting A would have taken over by then.
+    let window = pair.conf_a.master_down_interval() * 2 + Duration::from_secs(1);
+    hold_for(
+        "B stays the only VIP holder (nopreempt)",
+        window,
+        POLL_EVERY,
+        || {
+            let h = pair.lab.holders(vip)?;
+            Ok((h.single() != Some(Node::B)).then_some(h))
+        },
+    )?;
+    pair.check_running()?;
+    Ok(())
+}
+
+#[test]
+fn v3_fast_adverts_sigkill_failover_within_250ms() -> Result<()> {
+    if !root_or_skip("v3_fast_adverts_sigkill_failover_within_250ms") {
+        return Ok(());
+    }
+    let ours = Impl::ours();
+    let (a, b) = (
+        Instance::seed(true).v3(V3_FAST),
+        Instance::seed(false).v3(V3_FAST),
+    );
+    let mut pair = Pair::start("v3fast", ours, a, ours, b)?;
+    let bound = pair.election_bound();
+    pair.wait_master(Node::A, bound)?;
+    // Let a few adverts go out, then check their format.
+    pair.lab.sleep(Duration::from_millis(300));
+    let frames = pair.frames()?;
+    let adverts: Vec<_> = adverts_from(&frames, &Node::A.mac())
+        .map(|(_, a)| a.clone())
+        .collect();
+    ensure!(
+        adverts.len() >= 3,
+        "expected several v3 adverts from A, got {}",
+        adverts.len()
+    );
+    let last = adverts.last().context("adverts")?;
+    ensure!(
+        last.version == 3 && last.interval == V3_FAST && last.priority == 101,
+        "{last:?}"
+    );
+    let f = pair.failover(Event::Sigkill, Duration::from_millis(500))?;
+    eprintln!("{f}");
+    let bound = Duration::from_millis(250);
+    ensure!(
+        f.takeover_time() <= bound,
+        "v3 @50 ms: takeover {:?} > {bound:?}",
+        f.takeover_time()
+    );
+    let silence = f
+        .silence()
+        .context("capture lacks A's last / B's first advert")?;
+    let mdi = pair.conf_b.master_down_interval();
+    ensure!(
+        silence + CAPTURE_SKEW >= mdi,
+        "B took over {silence:?} after A's last advert (< {mdi:?})"
+    );
+    Ok(())
+}
+
+#[test]
+fn v3_ipv6_election_and_sigterm_handover() -> Result<()> {
+    if !root_or_skip("v3_ipv6_election_and_sigterm_handover") {
+        return Ok(());
+    }
+    let ours = Impl::ours();
+    let interval = Duration::from_millis(100);
+    let (a, b) = (
+        Instance::seed(true).ipv6().v3(interval),
+        Instance::seed(false).ipv6().v3(interval),
+    );
+    let mut pair = Pair::start("v3ipv6", ours, a, ours, b)?;
+    let bound = pair.election_bound();
+    pair.wait_master(Node::A, bound)?;
+    let vip = pair.vip();
+    pair.lab
+        .wait_client_reaches(Node::A, vip, Duration::from_secs(3))?;
+    let frames = pair.frames()?;
+    let advert = adverts_from(&frames, &Node::A.mac())
+        .last()
+        .map(|(_, a)| a.clone())
+        .context("no v3 IPv6 advert")?;
+    // RFC 5798 §5.1.2: sent from the link-local address with hop limit 255.
+    let src = match advert.src {
+        std::net::IpAddr::V6(v6) => v6,
+        other => anyhow::bail!("IPv6 advert from {other}"),
+    };
+    ensure!(
+        src.segments()[0] == 0xfe80 && advert.ttl == 255,
+        "{advert:?}"
+    );
+    ensure!(
+        advert.addrs == vec![vip.parse::<std::net::IpAddr>()?],
+        "{advert:?}"
+    );
+    let f = pair.failover(Event::Sigterm, Duration::from_secs(1))?;
+    eprintln!("{f}");
+    let skew = pair.conf_b.skew_time();
+    let margin = Duration::from_millis(200);
+    ensure!(
+        f.takeover_time() <= skew + margin,
+        "takeover {:?} > {:?}",
+        f.takeover_time(),
+        skew + margin
+    );
+    ensure!(
+        f.b_first_announce.is_some(),
+        "B sent no unsolicited neighbour advertisement"
+    );
+    pair.lab
+        .wait_client_reaches(Node::B, vip, Duration::from_secs(1))?;
+    Ok(())
+}
