@@ -157,6 +157,7 @@ struct Running {
     peer_checksum: Option<V3Ipv4Checksum>,
     garp_task: Option<JoinHandle<()>>,
     vips_added: bool,
+    last_master: Option<IpAddr>,
 }
 
 impl Driver {
@@ -171,6 +172,7 @@ impl Driver {
             peer_checksum: None,
             garp_task: None,
             vips_added: false,
+            last_master: None,
         };
         if !r.d.startup_delay.is_zero() {
             tracing::info!(instance = %r.name, delay = ?r.d.startup_delay, "delaying instance start");
@@ -265,8 +267,9 @@ impl Running {
                         }
                         self.drain(Some(ctx)).await;
                     }
+                    // The state machine has counted it in its stats.
                     Err(e) => match rx_error_kind(&e) {
-                        Some(kind) => self.dropped(kind, src, e.to_string()),
+                        Some(kind) => self.log_drop(kind, src, &e.to_string()),
                         None => {
                             tracing::debug!(instance = %self.name, from = %src, reason = %e, "advert ignored")
                         }
@@ -280,11 +283,6 @@ impl Running {
         }
     }
 
-    /// A state-machine drop: its counter lives in the state machine's stats.
-    fn dropped(&mut self, kind: &'static str, src: IpAddr, detail: String) {
-        self.log_drop(kind, src, &detail);
-    }
-
     fn log_drop(&mut self, kind: &'static str, src: IpAddr, detail: &str) {
         if let Some(suppressed) = self.limiter.allow(kind, clock::now()) {
             tracing::warn!(instance = %self.name, kind, from = %src, suppressed, detail, "advert dropped");
@@ -292,7 +290,16 @@ impl Running {
     }
 
     async fn drain(&mut self, ctx: Option<AdvertCtx>) {
-        while let Some(action) = self.d.fsm.poll_action() {
+        let actions: Vec<Action> = std::iter::from_fn(|| self.d.fsm.poll_action()).collect();
+        // keepalived logs the transition before its side effects ("Entering MASTER STATE", then
+        // "setting VIPs.", then the gratuitous ARPs); the effects still run in the state
+        // machine's order.
+        for a in &actions {
+            if let Action::Notify { from, to, reason } = *a {
+                self.transition(from, to, reason, ctx);
+            }
+        }
+        for action in actions {
             match action {
                 Action::SendAdvert { priority } => {
                     if let Some(c) = ctx {
@@ -318,8 +325,14 @@ impl Running {
                 Action::AddVips => self.add_vips().await,
                 Action::DelVips => self.del_vips().await,
                 Action::SendGratuitous { repeat } => self.gratuitous(repeat).await,
-                Action::Notify { from, to, reason } => self.notify(from, to, reason, ctx),
+                // Logged and recorded above; notify scripts / FIFO / mail are the next issue.
+                Action::Notify { .. } => {}
             }
+        }
+        let master = self.d.fsm.master_addr();
+        if master != self.last_master {
+            tracing::debug!(instance = %self.name, master = ?master, priority = ?self.d.fsm.master_priority(), "master changed");
+            self.last_master = master;
         }
     }
 
@@ -415,7 +428,7 @@ impl Running {
         }
     }
 
-    fn notify(&mut self, from: State, to: State, reason: Reason, ctx: Option<AdvertCtx>) {
+    fn transition(&mut self, from: State, to: State, reason: Reason, ctx: Option<AdvertCtx>) {
         let n = &self.name;
         match to {
             State::Master => {

@@ -6,7 +6,7 @@
 //! (`(VI_1) Entering MASTER STATE`) as the event message so both outputs carry them verbatim.
 
 use std::ffi::CString;
-use std::io;
+use std::io::{self, IsTerminal};
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::EnvFilter;
@@ -37,7 +37,10 @@ pub fn init(target: Target, detail: bool) -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_target(false);
     match target {
-        Target::Stderr => builder.with_writer(io::stderr).try_init(),
+        Target::Stderr => builder
+            .with_ansi(io::stderr().is_terminal())
+            .with_writer(io::stderr)
+            .try_init(),
         Target::Syslog(facility) => {
             crate::sys::openlog(SYSLOG_IDENT, facility.to_libc());
             builder
