@@ -1,0 +1,191 @@
+//! VIP life cycle over netlink, in a namespace (root): stale VIPs of our instances removed at
+//! startup, keepalived's address defaults when becoming master (/32, /128 nodad + deprecated,
+//! label), an administrator's address of another prefix never touched, everything released on
+//! SIGTERM, pid files locked while running and removed on exit.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Netns, TempDir, Vrrpd, require_root, seed_conf};
+use nix::sys::signal::Signal;
+
+#[test]
+fn vips_cleanup_at_start_add_on_master_and_release_on_sigterm() {
+    if !require_root("vips_cleanup_at_start_add_on_master_and_release_on_sigterm") {
+        return;
+    }
+    let dir = TempDir::new("vips");
+    let ns = Netns::new("vips");
+    // A silent peer namespace at the other end of the link.
+    let peer = Netns::new("vips-peer");
+    // The administrator's own 192.0.2.101/24: same IP as a VIP, another prefix.
+    common::veth(
+        &ns,
+        &["192.0.2.11/24", "192.0.2.101/24"],
+        &peer,
+        &["192.0.2.12/24"],
+    );
+    // Left behind by a crashed daemon.
+    ns.ip(&["addr", "add", "192.0.2.100/32", "dev", "eth0"]);
+    ns.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8::100/128",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+
+    let extra = "    virtual_ipaddress_excluded {\n        192.0.2.101\n        192.0.2.102/32 label eth0:vip\n        2001:db8::100\n    }\n";
+    let conf = dir.write("a.conf", &seed_conf("BACKUP", 100, extra));
+    let started = Instant::now();
+    let mut d = Vrrpd::start(&ns, &dir, "a", &conf);
+
+    assert!(
+        d.wait_log("Startup complete", Duration::from_secs(3)),
+        "{}",
+        d.log()
+    );
+    let log = d.log();
+    let cleanup = log
+        .find("(VI_1) removing VIPs.")
+        .unwrap_or_else(|| panic!("no cleanup line:\n{log}"));
+    assert!(
+        cleanup < log.find("Entering BACKUP STATE (init)").expect("init line"),
+        "{log}"
+    );
+    // Well before Master_Down_Interval (3.6 s): still backup, stale VIPs gone, admin address kept.
+    assert!(
+        started.elapsed() < Duration::from_millis(3000),
+        "startup too slow for this check"
+    );
+    assert!(
+        !ns.has_addr("eth0", "192.0.2.100/32"),
+        "{}",
+        ns.addrs("eth0")
+    );
+    assert!(
+        !ns.has_addr("eth0", "2001:db8::100/128"),
+        "{}",
+        ns.addrs("eth0")
+    );
+    assert!(
+        ns.has_addr("eth0", "192.0.2.101/24"),
+        "{}",
+        ns.addrs("eth0")
+    );
+
+    // Pid files hold our pid and are locked: a second vrrpd with them refuses to start.
+    let pid = d.pid().to_string();
+    assert_eq!(
+        std::fs::read_to_string(&d.pid_file)
+            .expect("pid file")
+            .trim(),
+        pid
+    );
+    assert_eq!(
+        std::fs::read_to_string(&d.vrrp_pid_file)
+            .expect("vrrp pid file")
+            .trim(),
+        pid
+    );
+    let second = std::process::Command::new(common::VRRPD)
+        .args(["-n", "-l", "-f"])
+        .arg(&conf)
+        .arg("-p")
+        .arg(&d.pid_file)
+        .arg("-r")
+        .arg(dir.path("other_vrrp.pid"))
+        .output()
+        .expect("second vrrpd");
+    assert_eq!(second.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("already running"),
+        "{second:?}"
+    );
+
+    // Alone on the link it becomes master after Master_Down_Interval and adds every VIP.
+    assert!(
+        d.wait_log("(VI_1) Entering MASTER STATE", Duration::from_secs(6)),
+        "{}",
+        d.log()
+    );
+    assert!(
+        common::wait_for(Duration::from_secs(2), || ns
+            .has_addr("eth0", "192.0.2.102/32")),
+        "{}",
+        ns.addrs("eth0")
+    );
+    let v4 = ns.ip(&["-o", "-4", "addr", "show", "dev", "eth0"]);
+    let line = |a: &str| {
+        v4.lines()
+            .find(|l| l.contains(a))
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    assert!(line("192.0.2.100/32").contains("scope global"), "{v4}");
+    assert!(
+        !line("192.0.2.100/32").contains("brd"),
+        "keepalived adds no broadcast by default: {v4}"
+    );
+    assert!(line("192.0.2.101/32").contains("scope global"), "{v4}");
+    assert!(line("192.0.2.102/32").contains("eth0:vip"), "{v4}");
+    assert!(ns.has_addr("eth0", "192.0.2.101/24"), "{v4}");
+    let v6 = ns.ip(&["-o", "-6", "addr", "show", "dev", "eth0"]);
+    let l6 = v6
+        .lines()
+        .find(|l| l.contains("2001:db8::100/128"))
+        .unwrap_or_else(|| panic!("{v6}"));
+    assert!(l6.contains("nodad") && l6.contains("deprecated"), "{l6}");
+    assert!(
+        d.log()
+            .contains("(VI_1) Sending/queueing gratuitous ARPs on eth0 for 192.0.2.100"),
+        "{}",
+        d.log()
+    );
+    assert!(
+        d.log().contains(
+            "(VI_1) Sending/queueing Unsolicited Neighbour Adverts on eth0 for 2001:db8::100"
+        ),
+        "{}",
+        d.log()
+    );
+
+    // SIGTERM: priority 0 sent, every VIP removed, the admin's /24 kept, exit 0 quickly.
+    let t = Instant::now();
+    d.signal(Signal::SIGTERM);
+    let status = d
+        .wait_exit(Duration::from_secs(3))
+        .expect("vrrpd did not exit on SIGTERM");
+    let took = t.elapsed();
+    assert!(status.success(), "{status:?}\n{}", d.log());
+    assert!(took < Duration::from_millis(1000), "stop took {took:?}");
+    let log = d.log();
+    for l in [
+        "Stopping",
+        "(VI_1) sent 0 priority",
+        "(VI_1) removing VIPs.",
+    ] {
+        assert!(log.contains(l), "missing {l:?}:\n{log}");
+    }
+    let after = ns.addrs("eth0");
+    for a in [
+        "192.0.2.100/32",
+        "192.0.2.101/32",
+        "192.0.2.102/32",
+        "2001:db8::100/128",
+    ] {
+        assert!(
+            !after.split_whitespace().any(|w| w == a),
+            "{a} left behind:\n{after}"
+        );
+    }
+    assert!(ns.has_addr("eth0", "192.0.2.101/24"), "{after}");
+    assert!(ns.has_addr("eth0", "192.0.2.11/24"), "{after}");
+    assert!(
+        !d.pid_file.exists() && !d.vrrp_pid_file.exists(),
+        "pid files not removed"
+    );
+}
