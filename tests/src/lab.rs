@@ -202,7 +202,7 @@ impl Lab {
             prefix,
             dir,
             namespaces: Vec::new(),
-            started: Instant::now(),
+            started: crate::poll::now(),
             seq: AtomicU32::new(0),
             keep_dir: env::var_os("SYSTEM_TESTS_KEEP").is_some(),
             _lock: lock,
@@ -613,7 +613,7 @@ fn remove_stale_namespaces() {
 /// Takes the machine-wide system-test lock (bounded wait: 5 minutes).
 fn global_lock() -> Result<Flock<File>> {
     let path = env::temp_dir().join("vrrpd-system-tests.lock");
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let deadline = crate::poll::now() + Duration::from_secs(300);
     let mut announced = false;
     loop {
         let file = OpenOptions::new()
@@ -624,7 +624,7 @@ fn global_lock() -> Result<Flock<File>> {
             .with_context(|| format!("opening {}", path.display()))?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => return Ok(lock),
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) if crate::poll::now() < deadline => {
                 if !announced {
                     eprintln!(
                         "waiting for another system test to release {}",

@@ -9,6 +9,7 @@
 //! bounded in both iterations and time.
 
 pub mod capture;
+pub mod checks;
 pub mod config;
 pub mod daemon;
 pub mod lab;

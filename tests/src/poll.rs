@@ -21,8 +21,17 @@ pub struct Stamp {
     pub wall: SystemTime,
 }
 
+/// The monotonic clock. The harness measures real daemons, so it reads the clock (the workspace
+/// ban on `Instant::now` protects `lbcore`); every read in this crate goes through here or
+/// [`Stamp::now`].
+#[expect(clippy::disallowed_methods, reason = "the harness times real processes")]
+pub fn now() -> Instant {
+    Instant::now()
+}
+
 impl Stamp {
     /// Reads both clocks now.
+    #[expect(clippy::disallowed_methods, reason = "the harness times real processes")]
     pub fn now() -> Self {
         let wall = SystemTime::now();
         let at = Instant::now();
@@ -65,7 +74,7 @@ pub fn poll_until<T>(
     every: Duration,
     mut probe: impl FnMut() -> Result<Option<T>>,
 ) -> Result<Seen<T>> {
-    let start = Instant::now();
+    let start = now();
     let every = every.max(Duration::from_millis(1));
     let max_iterations = timeout.as_millis() / every.as_millis() + 2;
     let mut not_before = None;
@@ -98,7 +107,7 @@ pub fn hold_for<T: std::fmt::Debug>(
     every: Duration,
     mut probe: impl FnMut() -> Result<Option<T>>,
 ) -> Result<u64> {
-    let start = Instant::now();
+    let start = now();
     let every = every.max(Duration::from_millis(1));
     let max_iterations = window.as_millis() / every.as_millis() + 2;
     let mut probes = 0;
@@ -124,7 +133,7 @@ mod tests {
 
     #[test]
     fn poll_reports_first_sighting_between_bounds() {
-        let start = Instant::now();
+        let start = now();
         let seen = poll_until("20 ms elapsed", Duration::from_secs(1), POLL_EVERY, || {
             Ok((start.elapsed() >= Duration::from_millis(20)).then_some(()))
         })
@@ -144,7 +153,7 @@ mod tests {
 
     #[test]
     fn poll_times_out_within_bound() {
-        let start = Instant::now();
+        let start = now();
         let err = poll_until("never", Duration::from_millis(50), POLL_EVERY, || {
             Ok(None::<()>)
         })

@@ -11,8 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use system_tests::capture::{adverts_from, format_mac};
 use system_tests::poll::{POLL_EVERY, hold_for};
-use system_tests::scenario::CAPTURE_SKEW;
-use system_tests::{Event, Failover, Impl, Instance, Node, Pair, root_or_skip};
+use system_tests::{Event, Impl, Instance, Node, Pair, checks, root_or_skip};
 
 const V3_FAST: Duration = Duration::from_millis(50);
 
@@ -28,32 +27,6 @@ fn seed_pair(test: &str) -> Result<Pair> {
     let bound = pair.election_bound();
     pair.wait_master(Node::A, bound)?;
     Ok(pair)
-}
-
-/// Asserts a silent failure (SIGKILL, link down) was detected by B's Master_Down_Timer.
-fn assert_silent_failover(pair: &Pair, f: &Failover, margin: Duration) -> Result<()> {
-    let mdi = pair.conf_b.master_down_interval();
-    eprintln!("{f}");
-    ensure!(
-        f.takeover_time() <= mdi + margin,
-        "takeover {:?} after {}, bound Master_Down_Interval {mdi:?} + {margin:?}",
-        f.takeover_time(),
-        f.event.label()
-    );
-    let silence = f
-        .silence()
-        .context("no A advert / B takeover advert in the capture")?;
-    // RFC 3768 §6.4.2 / RFC 5798 §6.4.2: B becomes master only when Master_Down_Timer fires, a
-    // full Master_Down_Interval after the last advert it received.
-    ensure!(
-        silence + CAPTURE_SKEW >= mdi,
-        "B took over {silence:?} after A's last advert: earlier than Master_Down_Interval {mdi:?}"
-    );
-    ensure!(
-        f.a_priority_zero.is_none(),
-        "a silent failure must not produce a priority-0 advert"
-    );
-    Ok(())
 }
 
 #[test]
@@ -132,23 +105,7 @@ fn sigterm_master_hands_over_within_skew_time() -> Result<()> {
     let mut pair = seed_pair("sigterm")?;
     let vip = pair.vip();
     let f = pair.failover(Event::Sigterm, Duration::from_secs(1))?;
-    eprintln!("{f}");
-    let skew = pair.conf_b.skew_time();
-    let margin = Duration::from_millis(200);
-    ensure!(
-        f.takeover_time() <= skew + margin,
-        "takeover {:?} after SIGTERM, bound Skew_Time {skew:?} + {margin:?}",
-        f.takeover_time()
-    );
-    // RFC 3768 §6.4.3: a stopping master sends an advert with priority 0 ...
-    let after_zero = f
-        .after_priority_zero()
-        .context("no priority-0 advert from A")?;
-    // ... and §6.4.2: the backup then waits Skew_Time, not Master_Down_Interval.
-    ensure!(
-        after_zero + CAPTURE_SKEW >= skew,
-        "B advertised {after_zero:?} after priority 0 (< Skew_Time)"
-    );
+    checks::priority_zero_handover(&pair, &f, Duration::from_millis(200))?;
     let code = pair.a.wait_exit(Duration::from_secs(5))?;
     ensure!(
         code == Some(0),
@@ -184,7 +141,7 @@ fn sigkill_master_backup_takes_over_after_master_down_interval() -> Result<()> {
     pair.lab
         .wait_client_reaches(Node::A, vip, Duration::from_secs(3))?;
     let f = pair.failover(Event::Sigkill, Duration::from_secs(1))?;
-    assert_silent_failover(&pair, &f, Duration::from_millis(300))?;
+    checks::silent_failover(&pair, &f, Duration::from_millis(300))?;
     f.b_first_announce
         .context("B sent no gratuitous ARP for the VIP")?;
     pair.lab
@@ -202,7 +159,7 @@ fn link_down_master_backup_takes_over_then_master_returns() -> Result<()> {
     pair.lab
         .wait_client_reaches(Node::A, vip, Duration::from_secs(3))?;
     let f = pair.failover(Event::LinkDown, Duration::from_secs(1))?;
-    assert_silent_failover(&pair, &f, Duration::from_millis(300))?;
+    checks::silent_failover(&pair, &f, Duration::from_millis(300))?;
     pair.lab
         .wait_client_reaches(Node::B, vip, Duration::from_secs(1))?;
     // Cable back in: A (priority 101, preempt) takes the VIP back, B releases it.
@@ -294,20 +251,13 @@ fn v3_fast_adverts_sigkill_failover_within_250ms() -> Result<()> {
         "{last:?}"
     );
     let f = pair.failover(Event::Sigkill, Duration::from_millis(500))?;
-    eprintln!("{f}");
+    // Master_Down_Interval here is 3 × 50 ms + 30.5 ms = 180.5 ms; the 250 ms bound leaves ~70 ms.
+    checks::silent_failover(&pair, &f, Duration::from_millis(300))?;
     let bound = Duration::from_millis(250);
     ensure!(
         f.takeover_time() <= bound,
         "v3 @50 ms: takeover {:?} > {bound:?}",
         f.takeover_time()
-    );
-    let silence = f
-        .silence()
-        .context("capture lacks A's last / B's first advert")?;
-    let mdi = pair.conf_b.master_down_interval();
-    ensure!(
-        silence + CAPTURE_SKEW >= mdi,
-        "B took over {silence:?} after A's last advert (< {mdi:?})"
     );
     Ok(())
 }
@@ -348,15 +298,7 @@ fn v3_ipv6_election_and_sigterm_handover() -> Result<()> {
         "{advert:?}"
     );
     let f = pair.failover(Event::Sigterm, Duration::from_secs(1))?;
-    eprintln!("{f}");
-    let skew = pair.conf_b.skew_time();
-    let margin = Duration::from_millis(200);
-    ensure!(
-        f.takeover_time() <= skew + margin,
-        "takeover {:?} > {:?}",
-        f.takeover_time(),
-        skew + margin
-    );
+    checks::priority_zero_handover(&pair, &f, Duration::from_millis(200))?;
     ensure!(
         f.b_first_announce.is_some(),
         "B sent no unsolicited neighbour advertisement"
