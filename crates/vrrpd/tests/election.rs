@@ -1,0 +1,207 @@
+//! Two vrrpd processes in two network namespaces joined by a veth pair (root): election, the
+//! master's VIP, SIGTERM handoff through a priority-0 advert, preemption back, in VRRPv2 multicast
+//! (the seed pair: VRID 51, PASS auth, 101/100), VRRPv3 over IPv6, and VRRPv2 unicast.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Netns, TempDir, Vrrpd, require_root, seed_conf, veth, wait_for};
+use nix::sys::signal::Signal;
+
+/// The two boxes of a test.
+struct Pair {
+    a: Netns,
+    b: Netns,
+    dir: TempDir,
+}
+
+fn pair(tag: &str, a_addrs: &[&str], b_addrs: &[&str]) -> Pair {
+    let dir = TempDir::new(tag);
+    let a = Netns::new(&format!("{tag}-a"));
+    let b = Netns::new(&format!("{tag}-b"));
+    veth(&a, a_addrs, &b, b_addrs);
+    Pair { a, b, dir }
+}
+
+/// Runs the scenario on a started pair: A (higher priority) becomes master and holds `vip`, B
+/// stays backup; SIGTERM on A hands over to B within `handoff`; a restarted A takes it back.
+fn elect_handoff_preempt(
+    p: &Pair,
+    conf_a: &std::path::Path,
+    conf_b: &std::path::Path,
+    vip: &str,
+    mdi: Duration,
+    handoff: Duration,
+) {
+    let mut a = Vrrpd::start(&p.a, &p.dir, "a", conf_a);
+    let b = Vrrpd::start(&p.b, &p.dir, "b", conf_b);
+    let started = Instant::now();
+
+    assert!(
+        a.wait_log("(VI_1) Entering MASTER STATE", mdi * 3),
+        "A:\n{}\nB:\n{}",
+        a.log(),
+        b.log()
+    );
+    assert!(
+        wait_for(Duration::from_secs(2), || p.a.has_addr("eth0", vip)),
+        "{}",
+        p.a.addrs("eth0")
+    );
+    // B hears A's adverts: it stays backup well past its own Master_Down_Interval.
+    std::thread::sleep((mdi * 2).saturating_sub(started.elapsed()) + mdi);
+    assert!(
+        !b.log().contains("Entering MASTER STATE"),
+        "B became master:\n{}\nA:\n{}",
+        b.log(),
+        a.log()
+    );
+    assert!(
+        b.log().contains("(VI_1) Entering BACKUP STATE (init)"),
+        "{}",
+        b.log()
+    );
+    assert!(!p.b.has_addr("eth0", vip), "{}", p.b.addrs("eth0"));
+    assert!(p.a.has_addr("eth0", vip));
+
+    // SIGTERM on the master: priority 0 → B takes over after Skew_Time, not Master_Down_Interval.
+    let t = Instant::now();
+    a.signal(Signal::SIGTERM);
+    assert!(
+        wait_for(handoff, || p.b.has_addr("eth0", vip)),
+        "no handoff in {handoff:?}:\nB:\n{}",
+        b.log()
+    );
+    let took = t.elapsed();
+    let status = a.wait_exit(Duration::from_secs(3)).expect("A did not exit");
+    assert!(status.success(), "{status:?}\n{}", a.log());
+    assert!(a.log().contains("(VI_1) sent 0 priority"), "{}", a.log());
+    assert!(!p.a.has_addr("eth0", vip), "{}", p.a.addrs("eth0"));
+    assert!(
+        b.log()
+            .contains("(VI_1) Backup received priority 0 advertisement"),
+        "{}",
+        b.log()
+    );
+    assert!(
+        b.log().contains("(VI_1) Entering MASTER STATE"),
+        "{}",
+        b.log()
+    );
+    eprintln!("handoff after SIGTERM took {took:?}");
+
+    // A comes back with the higher priority and preempts (after its Master_Down_Interval).
+    let a2 = Vrrpd::start(&p.a, &p.dir, "a2", conf_a);
+    assert!(
+        a2.wait_log("(VI_1) Entering MASTER STATE", mdi * 3),
+        "A2:\n{}\nB:\n{}",
+        a2.log(),
+        b.log()
+    );
+    assert!(
+        b.wait_log(
+            "(VI_1) Master received advert from ",
+            Duration::from_secs(3)
+        ),
+        "B:\n{}",
+        b.log()
+    );
+    let b_log = b.log();
+    let seen = b_log
+        .rfind("(VI_1) Master received advert from ")
+        .expect("seen above");
+    assert!(
+        b_log[seen..].contains("(VI_1) Entering BACKUP STATE"),
+        "{b_log}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(2), || !p.b.has_addr("eth0", vip)),
+        "{}",
+        p.b.addrs("eth0")
+    );
+    assert!(p.a.has_addr("eth0", vip), "{}", p.a.addrs("eth0"));
+}
+
+#[test]
+fn seed_pair_v2_multicast_elects_101_and_hands_over_on_sigterm() {
+    if !require_root("seed_pair_v2_multicast_elects_101_and_hands_over_on_sigterm") {
+        return;
+    }
+    let p = pair("el2", &["192.0.2.11/24"], &["192.0.2.12/24"]);
+    let conf_a = p.dir.write("a.conf", &seed_conf("MASTER", 101, ""));
+    let conf_b = p.dir.write("b.conf", &seed_conf("BACKUP", 100, ""));
+    // v2, advert_int 1: Master_Down_Interval 3.6 s; Skew_Time of priority 100 is 0.61 s.
+    elect_handoff_preempt(
+        &p,
+        &conf_a,
+        &conf_b,
+        "192.0.2.100/32",
+        Duration::from_millis(3700),
+        Duration::from_millis(1500),
+    );
+    // keepalived's exact line, with the master's address and both priorities.
+    let b_log = std::fs::read_to_string(p.dir.path("b.log")).expect("b log");
+    assert!(
+        b_log.contains(
+            "(VI_1) Master received advert from 192.0.2.11 with higher priority 101, ours 100"
+        ),
+        "{b_log}"
+    );
+}
+
+fn v6_conf(priority: u8) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n    interface eth0\n    state BACKUP\n    priority {priority}\n    virtual_router_id 52\n\
+         \x20   version 3\n    advert_int 0.5\n    virtual_ipaddress {{\n        2001:db8::100\n    }}\n}}\n"
+    )
+}
+
+#[test]
+fn v3_ipv6_pair_elects_and_hands_over() {
+    if !require_root("v3_ipv6_pair_elects_and_hands_over") {
+        return;
+    }
+    let p = pair("el6", &["2001:db8::11/64"], &["2001:db8::12/64"]);
+    let conf_a = p.dir.write("a.conf", &v6_conf(150));
+    let conf_b = p.dir.write("b.conf", &v6_conf(100));
+    // v3 at 0.5 s: Master_Down_Interval 1.5 s + skew, plus link-local DAD (about 1 s) at start.
+    elect_handoff_preempt(
+        &p,
+        &conf_a,
+        &conf_b,
+        "2001:db8::100/128",
+        Duration::from_millis(2000),
+        Duration::from_millis(1500),
+    );
+}
+
+fn unicast_conf(priority: u8, me: &str, peer: &str) -> String {
+    seed_conf(
+        "BACKUP",
+        priority,
+        &format!("    unicast_src_ip {me}\n    unicast_peer {{\n        {peer}\n    }}\n"),
+    )
+}
+
+#[test]
+fn v2_unicast_pair_elects_and_hands_over() {
+    if !require_root("v2_unicast_pair_elects_and_hands_over") {
+        return;
+    }
+    let p = pair("elu", &["192.0.2.11/24"], &["192.0.2.12/24"]);
+    let conf_a = p
+        .dir
+        .write("a.conf", &unicast_conf(101, "192.0.2.11", "192.0.2.12"));
+    let conf_b = p
+        .dir
+        .write("b.conf", &unicast_conf(100, "192.0.2.12", "192.0.2.11"));
+    elect_handoff_preempt(
+        &p,
+        &conf_a,
+        &conf_b,
+        "192.0.2.100/32",
+        Duration::from_millis(3700),
+        Duration::from_millis(1500),
+    );
+}
