@@ -246,6 +246,23 @@ impl P<'_> {
                     n.kw.text
                 ),
             );
+        } else if let Some(u) = rest.first().filter(|u| {
+            [
+                &keywords::SCRIPT,
+                &keywords::INSTANCE,
+                &keywords::SYNC_GROUP,
+            ]
+            .iter()
+            .any(|t| t.known.contains(&u.text.as_str()))
+        }) {
+            self.d.warning(
+                &u.span,
+                format!(
+                    "'{}' after the command is read as a user name, as keepalived does; put '{}' \
+                     on a line of its own",
+                    u.text, u.text
+                ),
+            );
         } else if !cmd.quoted && rest.first().is_some_and(|u| u.text.starts_with('-')) {
             let words: Vec<&str> = rest.iter().map(|t| t.text.as_str()).collect();
             self.d.warning(

@@ -1,0 +1,1425 @@
+//! keepalived.conf front end: the seed configuration (etc/keepalived/lb1.conf, lb2.conf) field by
+//! field, Debian's keepalived 2.2.7 samples, includes, lexical corner cases, and every error path
+//! with its exact `file:line:col: error: ...` line.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::time::Duration;
+
+use lbcore::config::keepalived::parse_str;
+use lbcore::config::load_vrrp;
+use lbcore::config::vrrp::*;
+use lbcore::diag::Diagnostics;
+use lbcore::vrrp::fsm::AddrListPolicy;
+use lbcore::vrrp::packet::{AuthData, V3Ipv4Checksum, Version};
+
+/// Parses `text` as if read from `t.conf`.
+fn parse(text: &str) -> (Option<VrrpConfig>, Diagnostics) {
+    parse_str(text, Path::new("t.conf"))
+}
+
+/// Parses `text` that must be accepted; returns the config and the diagnostics as text.
+fn ok(text: &str) -> (VrrpConfig, String) {
+    let (c, d) = parse(text);
+    match c {
+        Some(c) => (c, d.to_string()),
+        None => panic!("rejected:\n{d}"),
+    }
+}
+
+/// A minimal valid instance around `body`.
+fn inst(body: &str) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n virtual_router_id 51\n virtual_ipaddress {{\n  192.0.2.100\n }}\n{body}\n}}\n"
+    )
+}
+
+fn diag_lines(d: &Diagnostics) -> Vec<String> {
+    d.iter().map(ToString::to_string).collect()
+}
+
+// ---- the seed, completed ------------------------------------------------------------------------
+
+#[test]
+fn lb1_conf_is_the_seed_box_a_field_by_field() {
+    let path = Path::new("../../etc/keepalived/lb1.conf");
+    let (c, d) = load_vrrp(path);
+    assert_eq!(
+        diag_lines(&d),
+        ["../../etc/keepalived/lb1.conf:36:19: warning: truncating auth_pass to 8 characters"]
+    );
+    let c = c.expect("lb1.conf is valid");
+
+    let g = &c.global;
+    assert_eq!(g.notification_email, ["admin@example.com"]);
+    assert_eq!(
+        g.notification_email_from.as_deref(),
+        Some("keepalived@loadbalancer01.example.com")
+    );
+    assert_eq!(g.smtp_server, Some(("192.0.2.25".to_string(), 25)));
+    assert_eq!(g.smtp_connect_timeout, Duration::from_secs(30));
+    assert_eq!(g.smtp_alert, None);
+    assert_eq!(g.router_id, None);
+    assert_eq!(g.vrrp_version, Version::V2);
+    assert!(!g.vrrp_strict);
+    assert_eq!(g.mcast_group4, Ipv4Addr::new(224, 0, 0, 18));
+    assert_eq!(g.garp, GarpConfig::default());
+    assert_eq!(g.default_interface, "eth0");
+    assert_eq!(g.v3_ipv4_checksum, V3Ipv4Checksum::WithPseudoHeader);
+
+    assert_eq!(c.scripts.len(), 1);
+    let s = &c.scripts["chk_haproxy"];
+    assert_eq!(s.name, "chk_haproxy");
+    assert_eq!(s.command.argv, ["killall", "-0", "haproxy"]);
+    assert_eq!(s.command.user, None);
+    assert_eq!(
+        s.command.span.to_string(),
+        "../../etc/keepalived/lb1.conf:23:12"
+    );
+    assert_eq!(s.interval, Duration::from_secs(5));
+    assert_eq!(
+        s.timeout,
+        Duration::from_secs(5),
+        "timeout defaults to the interval"
+    );
+    assert_eq!(
+        s.weight,
+        Weight {
+            value: 2,
+            reverse: false
+        }
+    );
+    assert_eq!((s.rise, s.fall), (1, 1));
+    assert!(!s.init_fail);
+    assert!(c.track_processes.is_empty());
+    assert!(c.sync_groups.is_empty());
+
+    assert_eq!(c.instances.len(), 1);
+    let i = &c.instances[0];
+    assert_eq!(i.name, "VI_1");
+    assert_eq!(i.span.to_string(), "../../etc/keepalived/lb1.conf:28:15");
+    assert_eq!(i.initial_state, Some(InitialState::Master));
+    assert_eq!(i.interface, "eth0");
+    assert_eq!(i.vrid, 51);
+    assert_eq!(i.priority, 101);
+    assert_eq!(i.advert_int, Duration::from_secs(1));
+    assert_eq!(i.version, Version::V2);
+    assert!(!i.ipv6);
+    assert!(i.preempt);
+    assert_eq!(i.preempt_delay, Duration::ZERO);
+    assert_eq!(i.auth, AuthData::Pass(*b"somepass"));
+    assert_eq!(i.vips.len(), 1);
+    let vip = &i.vips[0];
+    assert_eq!(vip.addr, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100)));
+    assert_eq!(vip.prefix_len, 32);
+    assert_eq!(
+        (vip.dev.as_deref(), vip.broadcast, vip.scope),
+        (None, Broadcast::None, Scope::Global)
+    );
+    assert_eq!(vip.span.to_string(), "../../etc/keepalived/lb1.conf:39:9");
+    assert!(i.excluded_vips.is_empty());
+    assert_eq!(i.track_script.len(), 1);
+    assert_eq!(i.track_script[0].name, "chk_haproxy");
+    assert_eq!(
+        i.track_script[0].weight, None,
+        "the script's own weight applies"
+    );
+    assert!(i.track_interface.is_empty() && i.track_process.is_empty());
+    assert!(!i.dont_track_primary);
+    assert_eq!(i.src_ip, None);
+    assert!(i.unicast_peers.is_empty());
+    assert!(i.accept);
+    assert_eq!(i.garp, GarpConfig::default());
+    assert_eq!(i.down_timer_adverts, 3);
+    assert!(!i.lower_prio_no_advert && !i.higher_prio_send_advert);
+    assert_eq!(i.v3_ipv4_checksum, V3Ipv4Checksum::WithPseudoHeader);
+    assert_eq!(i.addr_list_policy, AddrListPolicy::Drop);
+    assert_eq!(i.notify, Notify::default());
+    assert!(i.smtp_alert);
+    assert!(!i.strict);
+}
+
+#[test]
+fn lb2_conf_differs_from_lb1_only_in_state_and_priority() {
+    let (a, _) = load_vrrp(Path::new("../../etc/keepalived/lb1.conf"));
+    let (b, d) = load_vrrp(Path::new("../../etc/keepalived/lb2.conf"));
+    assert_eq!(d.error_count(), 0, "{d}");
+    let (a, b) = (a.unwrap().without_spans(), b.unwrap().without_spans());
+    assert_eq!(b.instances[0].initial_state, Some(InitialState::Backup));
+    assert_eq!(b.instances[0].priority, 100);
+    let mut a2 = a.clone();
+    a2.instances[0].initial_state = Some(InitialState::Backup);
+    a2.instances[0].priority = 100;
+    assert_eq!(a2, b);
+}
+
+// ---- Debian's samples -----------------------------------------------------------------------------
+
+/// What `keepalived -t -f FILE` (Debian 12, 2.2.7) said about each VRRP sample, run in a network
+/// namespace with interfaces eth0..eth3 (veth) so that "interface does not exist" does not
+/// count, and what we do. keepalived's -t exit codes: 0 ok, 5 non-fatal config errors, 6 security
+/// violation (scripts without enable_script_security).
+const SAMPLES: &[(&str, i32, &str, bool)] = &[
+    ("keepalived.conf.sample", 0, "", true),
+    ("keepalived.conf.vrrp", 0, "", true),
+    ("keepalived.conf.vrrp.scripts", 0, "", true),
+    ("keepalived.conf.vrrp.sync", 0, "", true),
+    (
+        "keepalived.conf.vrrp.localcheck",
+        6,
+        "SECURITY VIOLATION only",
+        true,
+    ),
+    (
+        "keepalived.conf.SSL_GET",
+        5,
+        "Initial state master is incompatible with AH authentication - clearing",
+        true,
+    ),
+    (
+        "keepalived.conf.conditional_conf",
+        5,
+        "No script set for vrrp_script check_VI_0 - removing; track script not found",
+        true,
+    ),
+    (
+        "keepalived.conf.track_interface",
+        5,
+        "cannot track route with no interface (virtual_routes)",
+        true,
+    ),
+    (
+        "keepalived.conf.vrrp.routes",
+        5,
+        "route warnings (deprecated 'or'/'gw', untrackable routes)",
+        true,
+    ),
+    (
+        "keepalived.conf.vrrp.static_ipaddress",
+        5,
+        "cannot track static route with no interface",
+        true,
+    ),
+    (
+        "keepalived.conf.vrrp.rules",
+        5,
+        "invalid IP 192.168.100./24 in a rule (skipped by keepalived)",
+        true,
+    ),
+    (
+        "keepalived.conf.vrrp.lvs_syncd",
+        5,
+        "Unknown keyword 'VI_2', 'VI_3' (sync group without group { })",
+        false,
+    ),
+];
+
+#[test]
+fn debian_samples_keepalived_accepts_are_accepted() {
+    let dir = Path::new("tests/conf/debian-samples");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("keepalived.conf"))
+        .collect();
+    files.sort();
+    let mut listed: Vec<&str> = SAMPLES.iter().map(|s| s.0).collect();
+    listed.sort();
+    assert_eq!(files, listed, "every copied sample has a verdict");
+    for (name, ka_rc, _, accept) in SAMPLES {
+        let (c, d) = load_vrrp(&dir.join(name));
+        assert_eq!(
+            c.is_some(),
+            *accept,
+            "{name} (keepalived -t exit {ka_rc}):\n{d}"
+        );
+        if *ka_rc == 0 || *ka_rc == 6 {
+            assert!(c.is_some(), "keepalived accepts {name}, so must we:\n{d}");
+        }
+    }
+}
+
+#[test]
+fn debian_sample_vrrp_sync_model() {
+    let (c, _) = load_vrrp(Path::new(
+        "tests/conf/debian-samples/keepalived.conf.vrrp.sync",
+    ));
+    let c = c.unwrap();
+    assert_eq!(c.sync_groups.len(), 2);
+    let g = &c.sync_groups[0];
+    assert_eq!(g.name, "G1");
+    assert_eq!(
+        g.members,
+        ["VI_1", "VI_2", "VI_5", "VI_6", "VI_7", "VI_8", "VI_9"]
+    );
+    assert_eq!(
+        g.notify.backup.as_ref().unwrap().argv,
+        ["/usr/local/bin/vrrp.back", "arg1", "arg2"]
+    );
+    assert_eq!(c.sync_groups[1].members, ["VI_3", "VI_4"]);
+    assert_eq!(c.instances.len(), 9);
+    assert_eq!(c.instances[1].interface, "eth1");
+}
+
+#[test]
+fn debian_sample_rejected_by_us_says_why() {
+    let (c, d) = load_vrrp(Path::new(
+        "tests/conf/debian-samples/keepalived.conf.vrrp.lvs_syncd",
+    ));
+    assert!(c.is_none());
+    assert_eq!(
+        diag_lines(&d),
+        [
+            "tests/conf/debian-samples/keepalived.conf.vrrp.lvs_syncd:4:3: error: unknown keyword 'VI_2' in vrrp_sync_group",
+            "tests/conf/debian-samples/keepalived.conf.vrrp.lvs_syncd:5:3: error: unknown keyword 'VI_3' in vrrp_sync_group",
+            "tests/conf/debian-samples/keepalived.conf.vrrp.lvs_syncd:11:5: warning: keepalived keyword 'lvs_sync_daemon_interface' (LVS / checkers) is not supported by vrrpd and is ignored",
+            "tests/conf/debian-samples/keepalived.conf.vrrp.lvs_syncd:50:1: warning: keepalived keyword 'virtual_server' (LVS / checkers) is not supported by vrrpd and is ignored; its block is skipped",
+            "tests/conf/debian-samples/keepalived.conf.vrrp.lvs_syncd:3:17: warning: vrrp_sync_group VG1 has no group { ... } of instances; it is removed",
+        ]
+    );
+}
+
+#[test]
+fn debian_sample_conditional_lines_and_removed_script() {
+    let (c, d) = load_vrrp(Path::new(
+        "tests/conf/debian-samples/keepalived.conf.conditional_conf",
+    ));
+    let c = c.expect("accepted with warnings");
+    let lines = diag_lines(&d);
+    assert!(lines.contains(&"tests/conf/debian-samples/keepalived.conf.conditional_conf:3:1: warning: line applies only to config id 'high'; skipped (vrrpd has no config id)".to_string()), "{d}");
+    assert!(lines.contains(&"tests/conf/debian-samples/keepalived.conf.conditional_conf:25:3: warning: vrrp_instance VI_0: track_script 'check_VI_0' was removed; ignoring it".to_string()), "{d}");
+    let i = &c.instances[0];
+    assert_eq!(
+        (i.priority, i.version, i.advert_int),
+        (100, Version::V3, Duration::from_secs(12))
+    );
+    assert_eq!(i.use_vmac, Some(vec![]));
+    assert_eq!(
+        i.track_interface[1].weight,
+        Some(Weight {
+            value: 20,
+            reverse: false
+        })
+    );
+    assert!(c.scripts.is_empty());
+}
+
+// ---- includes ---------------------------------------------------------------------------------
+
+#[test]
+fn nested_includes_globs_and_braces() {
+    let (c, d) = load_vrrp(Path::new("tests/conf/includes/main.conf"));
+    assert_eq!(
+        diag_lines(&d),
+        [
+            "tests/conf/includes/main.conf:7:9: warning: include file 'tests/conf/includes/optional/missing.conf' not found"
+        ]
+    );
+    let c = c.unwrap();
+    assert_eq!(c.global.notification_email, ["admin@example.com"]);
+    assert_eq!(c.global.smtp_server, Some(("192.0.2.25".into(), 2525)));
+    assert_eq!(c.scripts.keys().collect::<Vec<_>>(), ["chk_a", "chk_b"]);
+    assert_eq!(
+        c.scripts["chk_b"].weight,
+        Weight {
+            value: -10,
+            reverse: false
+        }
+    );
+    assert_eq!(
+        c.scripts["chk_b"].span.to_string(),
+        "tests/conf/includes/scripts/check_b.conf:1:13"
+    );
+    let i = &c.instances[0];
+    assert_eq!(
+        i.span.to_string(),
+        "tests/conf/includes/instances/vi_1.conf:1:15"
+    );
+    assert_eq!(i.vips[0].prefix_len, 24);
+    assert_eq!(i.vips[0].label.as_deref(), Some("eth0:vip"));
+    assert_eq!(
+        i.vips[0].span.to_string(),
+        "tests/conf/includes/instances/../vips.inc:2:5"
+    );
+    assert_eq!(
+        i.track_script[1].weight,
+        Some(Weight {
+            value: 5,
+            reverse: true
+        })
+    );
+}
+
+#[test]
+fn errors_in_included_files_point_into_them() {
+    let (c, d) = load_vrrp(Path::new("tests/conf/includes/bad/main.conf"));
+    assert!(c.is_none());
+    assert_eq!(
+        diag_lines(&d),
+        [
+            "tests/conf/includes/bad/inner.conf:2:1: error: unknown keyword 'priorty' in vrrp_instance; did you mean 'priority'?",
+            "tests/conf/includes/bad/main.conf:1:15: warning: vrrp_instance VI_1 has no virtual_ipaddress"
+        ]
+    );
+}
+
+#[test]
+fn include_loops_are_errors() {
+    let (c, d) = load_vrrp(Path::new("tests/conf/includes/loop/a.conf"));
+    assert!(c.is_none());
+    assert_eq!(
+        diag_lines(&d),
+        [
+            "tests/conf/includes/loop/b.conf:1:9: error: include loop: 'tests/conf/includes/loop/a.conf' is already being read"
+        ]
+    );
+}
+
+#[test]
+fn include_variants_and_include_check() {
+    let dir = Path::new("tests/conf/includes/x.conf");
+    let run = |t: &str| {
+        let (c, d) = parse_str(t, dir);
+        (c.is_some(), diag_lines(&d))
+    };
+    assert_eq!(
+        run("include nothing/*.conf\n"),
+        (true, vec![]),
+        "plain include: an empty glob is fine"
+    );
+    assert_eq!(
+        run("includew nothing/*.conf\n"),
+        (false, vec!["tests/conf/includes/x.conf:1:10: error: includew: no file matches 'tests/conf/includes/nothing/*.conf'".to_string()])
+    );
+    assert_eq!(
+        run("includem none.conf\n"),
+        (false, vec!["tests/conf/includes/x.conf:1:10: error: includem: no file matches 'tests/conf/includes/none.conf'".to_string()])
+    );
+    assert_eq!(
+        run("includeb scripts/{check_a,nope}.conf\n").1,
+        [
+            "tests/conf/includes/x.conf:1:10: error: includeb: no file matches 'tests/conf/includes/scripts/nope.conf'"
+        ]
+    );
+    assert_eq!(
+        run("includer global.d\n").1,
+        [
+            "tests/conf/includes/x.conf:1:10: error: includer: cannot read include file 'tests/conf/includes/global.d': Is a directory (os error 21)"
+        ]
+    );
+    assert_eq!(
+        run("global_defs {\n include_check\n}\ninclude none.conf\n").1,
+        [
+            "tests/conf/includes/x.conf:4:9: error: include: no file matches 'tests/conf/includes/none.conf'"
+        ]
+    );
+    assert_eq!(
+        run("global_defs {\n include_check readable -match\n}\ninclude none.conf\n").1,
+        [
+            "tests/conf/includes/x.conf:4:9: warning: include file 'tests/conf/includes/none.conf' not found"
+        ]
+    );
+}
+
+#[test]
+fn include_depth_is_bounded() {
+    let dir = std::env::temp_dir().join(format!("lbcore-include-depth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for n in 0..40 {
+        std::fs::write(
+            dir.join(format!("f{n}.conf")),
+            format!("include f{}.conf\n", n + 1),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.join("f40.conf"), "").unwrap();
+    let main = dir.join("f0.conf");
+    let (c, d) = load_vrrp(&main);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(c.is_none());
+    assert_eq!(
+        diag_lines(&d),
+        [format!(
+            "{}: error: includes nested deeper than 32",
+            dir.join("f32.conf").display().to_string() + ":1:9"
+        )]
+    );
+}
+
+// ---- lexical corner cases -----------------------------------------------------------------------
+
+#[test]
+fn one_line_blocks_brace_on_next_line_quotes_escapes_and_continuation() {
+    let (c, d) = ok(concat!(
+        "vrrp_script chk {\n",
+        "  script \"/bin/echo '#not a comment' !x\"\n",
+        "  weight -3 reverse\n",
+        "}\n",
+        "vrrp_instance VI_1\n",
+        "{\n",
+        "  state BACKUP ! a comment\n",
+        "  virtual_router_id 9 # another\n",
+        "  virtual_ipaddress { 192.0.2.1/24 brd + dev eth1 scope link label eth1:9 no_track }\n",
+        "  track_script\n",
+        "  {\n",
+        "    chk weight 7\n",
+        "  }\n",
+        "  notify_master \"/usr/local/bin/notify.sh master\" nobody nogroup\n",
+        "  notify \"/n.sh ' spaces\\\\x20f\\\\x69le ' end\"\n",
+        "  notify_backup ab\"c d\"'e' \\\n",
+        "      root\n",
+        "}\n",
+    ));
+    assert_eq!(d, "");
+    let s = &c.scripts["chk"];
+    assert_eq!(s.command.argv, ["/bin/echo", "#not a comment", "!x"]);
+    assert_eq!(
+        s.weight,
+        Weight {
+            value: -3,
+            reverse: true
+        }
+    );
+    let i = &c.instances[0];
+    assert_eq!(i.initial_state, Some(InitialState::Backup));
+    assert_eq!(i.vrid, 9);
+    let v = &i.vips[0];
+    assert_eq!(
+        (v.prefix_len, v.broadcast, v.dev.as_deref(), v.scope),
+        (24, Broadcast::Auto, Some("eth1"), Scope::Link)
+    );
+    assert_eq!((v.label.as_deref(), v.no_track), (Some("eth1:9"), true));
+    assert_eq!(
+        i.track_script[0].weight,
+        Some(Weight {
+            value: 7,
+            reverse: false
+        })
+    );
+    let m = i.notify.master.as_ref().unwrap();
+    assert_eq!(m.argv, ["/usr/local/bin/notify.sh", "master"]);
+    assert_eq!(m.user, Some(("nobody".into(), Some("nogroup".into()))));
+    assert_eq!(
+        i.notify.generic.as_ref().unwrap().argv,
+        ["/n.sh", " spaces file ", "end"]
+    );
+    let b = i.notify.backup.as_ref().unwrap();
+    assert_eq!(b.argv, ["abc", "de"]);
+    assert_eq!(b.user, Some(("root".into(), None)));
+}
+
+#[test]
+fn a_line_is_one_statement_even_inside_a_one_line_block() {
+    // keepalived splits lines only at braces: `script X weight -10` on one line gives the script
+    // a user "weight" and a group "-10", exactly as here; we say so.
+    let (c, d) = ok("vrrp_script s { script /bin/false weight -10 }\n");
+    assert_eq!(
+        c.scripts["s"].command.user,
+        Some(("weight".into(), Some("-10".into())))
+    );
+    assert_eq!(
+        d,
+        "t.conf:1:35: warning: 'weight' after the command is read as a user name, as keepalived does; \
+         put 'weight' on a line of its own\n"
+    );
+}
+
+#[test]
+fn did_you_mean_hints_per_block() {
+    let (_, d) = parse(concat!(
+        "global_defs { notification_emial { a@b } }\n",
+        "vrrp_instnce X { }\n",
+        "vrrp_script s { scirpt /bin/true }\n",
+        "vrrp_instance VI_1 { virtual_router_id 1\n virtual_ipaddress { 192.0.2.1 }\n advert_intt 1\n zzzzzzzz }\n",
+    ));
+    assert_eq!(
+        diag_lines(&d),
+        [
+            "t.conf:1:15: error: unknown keyword 'notification_emial' in global_defs; did you mean 'notification_email'?",
+            "t.conf:2:1: error: unknown keyword 'vrrp_instnce' in the top level; did you mean 'vrrp_instance'?",
+            "t.conf:3:17: error: unknown keyword 'scirpt' in vrrp_script; did you mean 'script'?",
+            "t.conf:6:2: error: unknown keyword 'advert_intt' in vrrp_instance; did you mean 'advert_int'?",
+            "t.conf:7:2: error: unknown keyword 'zzzzzzzz' in vrrp_instance",
+            "t.conf:3:13: warning: vrrp_script 's' has no script; it is removed",
+        ]
+    );
+}
+
+#[test]
+fn unsupported_keepalived_keywords_warn_and_skip_their_block() {
+    let (c, d) = ok(&[
+        "global_defs {\n enable_snmp_vrrp\n net_namespace blue\n enable_dbus\n}\n",
+        "bfd_instance b1 {\n neighbor_ip 192.0.2.9\n}\n",
+        "virtual_server 192.0.2.100 443 {\n real_server 192.0.2.21 443 {\n  TCP_CHECK { connect_timeout 3 }\n }\n}\n",
+        "virtual_server_group G { 192.0.2.100 443 }\n",
+        &inst(" track_file {\n  f\n }\n track_bfd {\n  b1\n }\n"),
+    ]
+    .concat());
+    assert_eq!(c.instances.len(), 1);
+    assert_eq!(
+        d,
+        "t.conf:2:2: warning: keepalived keyword 'enable_snmp_vrrp' (SNMP) is not supported by vrrpd and is ignored\n\
+         t.conf:3:2: warning: keepalived keyword 'net_namespace' (network namespaces) is not supported by vrrpd and is ignored\n\
+         t.conf:4:2: warning: keepalived keyword 'enable_dbus' (DBus) is not supported by vrrpd and is ignored\n\
+         t.conf:6:1: warning: keepalived keyword 'bfd_instance' (BFD) is not supported by vrrpd and is ignored; its block is skipped\n\
+         t.conf:9:1: warning: keepalived keyword 'virtual_server' (LVS / checkers) is not supported by vrrpd and is ignored; its block is skipped\n\
+         t.conf:14:1: warning: keepalived keyword 'virtual_server_group' (LVS / checkers) is not supported by vrrpd and is ignored; its block is skipped\n\
+         t.conf:20:2: warning: keepalived keyword 'track_file' is not supported by vrrpd and is ignored; its block is skipped\n\
+         t.conf:23:2: warning: keepalived keyword 'track_bfd' (BFD) is not supported by vrrpd and is ignored; its block is skipped\n"
+    );
+}
+
+// ---- keepalived's defaults and clearing rules ---------------------------------------------------
+
+#[test]
+fn defaults_and_keepalived_clearing_rules() {
+    // No priority + state MASTER ⇒ 255; nopreempt / preempt_delay cleared with MASTER.
+    let (c, d) = ok(&inst(" state MASTER\n nopreempt\n preempt_delay 10\n"));
+    let i = &c.instances[0];
+    assert_eq!(
+        (i.priority, i.preempt, i.preempt_delay),
+        (255, true, Duration::ZERO)
+    );
+    assert_eq!(
+        d,
+        "t.conf:7:2: warning: vrrp_instance VI_1: nopreempt does not work with state MASTER; clearing it\n\
+         t.conf:8:16: warning: vrrp_instance VI_1: preempt_delay does not work with state MASTER; clearing it\n"
+    );
+    // Default priority 100, nopreempt kept for BACKUP, interface from default_interface.
+    let (c, d) = ok(&format!(
+        "global_defs {{ default_interface bond0 }}\n{}",
+        inst(" nopreempt\n preempt_delay 2.5\n")
+    ));
+    let i = &c.instances[0];
+    assert_eq!(d, "");
+    assert_eq!(
+        (i.priority, i.preempt, i.preempt_delay, i.interface.as_str()),
+        (100, false, Duration::from_millis(2500), "bond0")
+    );
+    assert_eq!(i.initial_state, None);
+}
+
+#[test]
+fn advert_int_rounding_per_version() {
+    let (c, d) = ok(&inst(" advert_int 1.5\n"));
+    assert_eq!(c.instances[0].advert_int, Duration::from_secs(2));
+    assert_eq!(
+        d,
+        "t.conf:6:13: warning: vrrp_instance VI_1: VRRPv2 advertisement interval 1.5s must be an integer; rounding to 2s\n"
+    );
+    let (c, d) = ok(&inst(" version 3\n advert_int 0.123\n"));
+    assert_eq!(c.instances[0].advert_int, Duration::from_millis(120));
+    assert_eq!(
+        d,
+        "t.conf:7:13: warning: vrrp_instance VI_1: VRRPv3 advertisement interval 0.123s must be in units of 10ms; rounding to 0.12s\n"
+    );
+    let (c, _) = ok(&inst(" version 3\n advert_int 0.05\n"));
+    assert_eq!(c.instances[0].advert_int, Duration::from_millis(50));
+}
+
+#[test]
+fn ipv6_forces_version_3_and_drops_authentication() {
+    let (c, d) = ok(concat!(
+        "vrrp_instance V6 {\n virtual_router_id 5\n version 2\n",
+        " authentication {\n  auth_type PASS\n  auth_pass 123456789\n }\n",
+        " virtual_ipaddress {\n  2001:db8::1/64\n  fe80::1 preferred_lft forever\n }\n}\n",
+    ));
+    let i = &c.instances[0];
+    assert_eq!(
+        (i.version, i.ipv6, i.auth),
+        (Version::V3, true, AuthData::None)
+    );
+    assert_eq!(
+        (
+            i.vips[0].prefix_len,
+            i.vips[1].prefix_len,
+            i.vips[1].preferred_forever
+        ),
+        (64, 128, true)
+    );
+    assert_eq!(
+        d,
+        "t.conf:3:10: warning: vrrp_instance V6 has IPv6 addresses, which need VRRP version 3; ignoring version 2\n\
+         t.conf:4:2: warning: VRRP version 3 does not support authentication. Ignoring\n"
+    );
+}
+
+#[test]
+fn global_settings_flow_into_instances() {
+    let (c, d) = ok(&format!(
+        "global_defs {{\n vrrp_version 3\n v3_checksum_as_v2\n vrrp_skip_check_adv_addr\n \
+         vrrp_garp_master_repeat 2\n vrrp_garp_master_delay 1\n vrrp_min_garp\n \
+         vrrp_down_timer_adverts 4\n vrrp_lower_prio_no_advert on\n smtp_alert true\n smtp_server mail.example.com\n \
+         notification_email {{ a@example.com b@example.com }}\n vrrp_garp_extra_if all 100\n}}\n{}",
+        inst(" garp_master_repeat 3\n unicast_peer {\n  192.0.2.12 min_ttl 250 max_ttl 255\n }\n"),
+    ));
+    assert_eq!(d, "");
+    assert_eq!(c.global.extra["vrrp_garp_extra_if"], ["all", "100"]);
+    let i = &c.instances[0];
+    assert_eq!(i.version, Version::V3);
+    assert_eq!(i.v3_ipv4_checksum, V3Ipv4Checksum::WithoutPseudoHeader);
+    assert_eq!(i.addr_list_policy, AddrListPolicy::Log);
+    assert_eq!(
+        (i.garp.master_repeat, i.garp.master_delay),
+        (3, Duration::from_secs(1))
+    );
+    assert_eq!(
+        (i.down_timer_adverts, i.lower_prio_no_advert, i.smtp_alert),
+        (4, true, true)
+    );
+    assert_eq!(
+        i.unicast_peers,
+        [UnicastPeer {
+            addr: "192.0.2.12".parse().unwrap(),
+            min_ttl: Some(250),
+            max_ttl: Some(255)
+        }]
+    );
+    assert!(
+        i.check_unicast_src,
+        "min_ttl/max_ttl turn on check_unicast_src"
+    );
+    // Instance-level overrides of the global flags.
+    let (c, _) = ok(&format!(
+        "global_defs {{ v3_checksum_as_v2\n vrrp_skip_check_adv_addr }}\n{}",
+        inst(" v3_checksum_as_v2 off\n skip_check_adv_addr no\n"),
+    ));
+    let i = &c.instances[0];
+    assert_eq!(
+        (i.v3_ipv4_checksum, i.addr_list_policy),
+        (V3Ipv4Checksum::WithPseudoHeader, AddrListPolicy::Drop)
+    );
+}
+
+#[test]
+fn warnings_keepalived_also_gives() {
+    let (c, d) = ok(&inst(
+        " smtp_alert\n authentication {\n  auth_type AH\n }\n state MASTER\n priority 100\n",
+    ));
+    assert_eq!(c.instances[0].auth, AuthData::Ah);
+    assert_eq!(c.instances[0].initial_state, Some(InitialState::Backup));
+    assert_eq!(
+        d,
+        "t.conf:8:13: warning: vrrp_instance VI_1: initial state MASTER is incompatible with AH authentication; clearing it\n\
+         t.conf:6:2: warning: smtp_alert is set but global_defs has no smtp_server: no mail will be sent\n"
+    );
+    let (_, d) = ok(&format!(
+        "global_defs {{ smtp_server 192.0.2.25 }}\n{}",
+        inst(" smtp_alert\n")
+    ));
+    assert_eq!(
+        d,
+        "t.conf:7:2: warning: smtp_alert is set but global_defs has no notification_email: no mail will be sent\n"
+    );
+    let (_, d) = ok("vrrp_instance VI_1 {\n virtual_router_id 3\n}\n");
+    assert_eq!(
+        d,
+        "t.conf:1:15: warning: vrrp_instance VI_1 has no virtual_ipaddress\n"
+    );
+    let (_, d) = ok(&inst(" priority 50\n priority 60\n"));
+    assert_eq!(
+        d,
+        "t.conf:7:2: warning: 'priority' given more than once; the last one wins\n"
+    );
+    let (c, d) = ok("vrrp_script s {\n script killall -0 haproxy\n}\n");
+    assert_eq!(
+        c.scripts["s"].command.user,
+        Some(("-0".into(), Some("haproxy".into())))
+    );
+    assert_eq!(
+        d,
+        "t.conf:2:17: warning: '-0 haproxy' after the command is read as user and group, as keepalived does; quote the whole command line\n"
+    );
+    let (_, d) = ok(&inst(" priority 100 extra\n"));
+    assert_eq!(
+        d,
+        "t.conf:6:15: warning: extra arguments after 'priority' ignored: extra\n"
+    );
+    let (c, d) = ok(&format!(
+        "vrrp_sync_group G {{ group {{ VI_1 }} global_tracking }}\n{}",
+        inst("")
+    ));
+    assert!(c.sync_groups[0].tracking_weight);
+    assert_eq!(
+        d,
+        "t.conf:1:36: warning: global_tracking is deprecated; treated as sync_group_tracking_weight (use track_* on the sync group instead)\n\
+         t.conf:1:17: warning: vrrp_sync_group G has only 1 instance, which is probably not what you want\n"
+    );
+}
+
+#[test]
+fn everything_else_in_the_model() {
+    let (c, d) = ok(concat!(
+        "global_defs {\n router_id lb1\n smtp_helo_name lb1.example.com\n script_user nobody:nogroup\n",
+        " enable_script_security\n vrrp_strict\n vrrp_mcast_group4 224.0.0.19\n vrrp_mcast_group6 ff02::13\n",
+        " vrrp_garp_interval 0.001\n vrrp_gna_interval 0.002\n vrrp_higher_prio_send_advert\n vrrp_check_unicast_src\n",
+        " vrrp_startup_delay 5.5\n notify_fifo /run/k.fifo root\n vrrp_notify_fifo /run/v.fifo\n",
+        " vrrp_notify_fifo_script \"/bin/reader -x\"\n vrrp_notify_priority_changes\n no_email_faults\n}\n",
+        "vrrp_track_process haproxy {\n process haproxy -f /etc/haproxy.cfg\n param_match partial\n full_command\n",
+        " weight -20 reverse\n quorum 2\n quorum_max 4\n delay 1.5\n fork_delay 2\n terminate_delay 0.5\n}\n",
+        "vrrp_script s {\n script /bin/true\n interval 0.5\n timeout 3\n rise 2\n fall 3\n user nobody\n init_fail\n}\n",
+        "vrrp_instance A {\n interface eth1\n virtual_router_id 10\n priority 200\n",
+        " virtual_ipaddress {\n  192.0.2.10/24 brd 192.0.2.255 peer 192.0.2.99 home -nodad noprefixroute scope host\n }\n",
+        " virtual_ipaddress_excluded {\n  2001:db8::10/64 dev eth2\n  198.51.100.1\n }\n",
+        " virtual_routes {\n  192.0.2.0/24 via 192.0.2.1 dev eth1\n }\n virtual_rules {\n  from 192.0.2.0/24 table 1\n }\n",
+        " track_interface {\n  eth2 weight -30\n  eth3\n }\n track_process {\n  haproxy weight 10\n }\n",
+        " dont_track_primary\n unicast_src_ip 192.0.2.11\n track_src_ip\n unicast_ttl 64\n unicast_fault_no_peer\n",
+        " no_accept\n garp_master_refresh 60\n garp_master_refresh_repeat 2\n garp_lower_prio_delay 3\n garp_lower_prio_repeat 4\n",
+        " higher_prio_send_advert off\n down_timer_adverts 5\n strict_mode off\n owner_ignore_adverts\n promote_secondaries\n",
+        " kernel_rx_buf_size 65536\n use_vmac vrrp.10\n vmac_xmit_base\n notify_fault /bin/f\n notify_stop /bin/s\n",
+        " notify_deleted\n notify_master_rx_lower_pri /bin/r\n notify_priority_changes\n}\n",
+        "vrrp_instance B {\n interface eth1\n virtual_router_id 11\n virtual_ipaddress {\n  192.0.2.20\n }\n}\n",
+        "vrrp_sync_group G {\n group {\n  A\n  B\n }\n track_script {\n  s weight 4\n }\n track_interface {\n  eth5\n }\n",
+        " track_process {\n  haproxy\n }\n notify_master \"/bin/g master\"\n notify_backup /bin/gb\n notify_fault /bin/gf\n",
+        " notify_stop /bin/gs\n notify /bin/gn\n smtp_alert off\n sync_group_tracking_weight\n notify_priority_changes no\n}\n",
+    ));
+    assert_eq!(d, "");
+    let g = &c.global;
+    assert_eq!(g.router_id.as_deref(), Some("lb1"));
+    assert_eq!(g.smtp_helo_name.as_deref(), Some("lb1.example.com"));
+    assert_eq!(
+        g.script_user,
+        Some(("nobody".into(), Some("nogroup".into())))
+    );
+    assert!(g.enable_script_security && g.vrrp_strict && g.no_email_faults);
+    assert_eq!(g.mcast_group4, Ipv4Addr::new(224, 0, 0, 19));
+    assert_eq!(
+        g.mcast_group6,
+        "ff02::13".parse::<std::net::Ipv6Addr>().unwrap()
+    );
+    assert_eq!(
+        (g.garp_interval, g.gna_interval),
+        (Duration::from_millis(1), Duration::from_millis(2))
+    );
+    assert!(g.higher_prio_send_advert && g.check_unicast_src && g.notify_priority_changes);
+    assert!(
+        g.lower_prio_no_advert,
+        "strict mode implies vrrp_lower_prio_no_advert"
+    );
+    assert_eq!(g.startup_delay, Duration::from_millis(5500));
+    assert_eq!(
+        g.notify_fifo,
+        Some(NotifyFifo {
+            path: "/run/k.fifo".into(),
+            owner: Some(("root".into(), None))
+        })
+    );
+    assert_eq!(
+        g.vrrp_notify_fifo,
+        Some(NotifyFifo {
+            path: "/run/v.fifo".into(),
+            owner: None
+        })
+    );
+    assert_eq!(
+        g.vrrp_notify_fifo_script.as_ref().unwrap().argv,
+        ["/bin/reader", "-x"]
+    );
+
+    let p = &c.track_processes["haproxy"];
+    assert_eq!(p.process, ["haproxy", "-f", "/etc/haproxy.cfg"]);
+    assert_eq!(
+        (p.param_match.as_deref(), p.full_command),
+        (Some("partial"), true)
+    );
+    assert_eq!(
+        p.weight,
+        Weight {
+            value: -20,
+            reverse: true
+        }
+    );
+    assert_eq!((p.quorum, p.quorum_max), (2, Some(4)));
+    assert_eq!(
+        (p.delay, p.fork_delay, p.terminate_delay),
+        (
+            Duration::from_millis(1500),
+            Some(Duration::from_secs(2)),
+            Some(Duration::from_millis(500))
+        )
+    );
+
+    let s = &c.scripts["s"];
+    assert_eq!(
+        (s.interval, s.timeout, s.rise, s.fall),
+        (Duration::from_millis(500), Duration::from_secs(3), 2, 3)
+    );
+    assert_eq!(
+        (s.user.clone(), s.init_fail),
+        (Some(("nobody".into(), None)), true)
+    );
+
+    let a = &c.instances[0];
+    assert_eq!(
+        (a.interface.as_str(), a.priority, a.strict),
+        ("eth1", 200, false)
+    );
+    let v = &a.vips[0];
+    assert_eq!(v.broadcast, Broadcast::Addr(Ipv4Addr::new(192, 0, 2, 255)));
+    assert_eq!(v.peer, Some("192.0.2.99".parse().unwrap()));
+    assert_eq!(v.options, ["home", "-nodad", "noprefixroute"]);
+    assert_eq!(v.scope, Scope::Host);
+    assert_eq!(
+        a.excluded_vips.len(),
+        2,
+        "excluded addresses may mix families"
+    );
+    assert_eq!(a.excluded_vips[0].dev.as_deref(), Some("eth2"));
+    assert_eq!(a.virtual_routes, ["192.0.2.0/24 via 192.0.2.1 dev eth1"]);
+    assert_eq!(a.virtual_rules, ["from 192.0.2.0/24 table 1"]);
+    assert_eq!(
+        a.track_interface[0].weight,
+        Some(Weight {
+            value: -30,
+            reverse: false
+        })
+    );
+    assert_eq!(a.track_interface[1].weight, None);
+    assert_eq!(
+        a.track_process[0].weight,
+        Some(Weight {
+            value: 10,
+            reverse: false
+        })
+    );
+    assert!(a.dont_track_primary && a.track_src_ip && a.unicast_fault_no_peer);
+    assert_eq!(
+        (a.src_ip, a.unicast_ttl),
+        (Some("192.0.2.11".parse().unwrap()), Some(64))
+    );
+    assert!(!a.accept);
+    assert_eq!(a.garp.master_refresh, Duration::from_secs(60));
+    assert_eq!(
+        (
+            a.garp.master_refresh_repeat,
+            a.garp.lower_prio_delay,
+            a.garp.lower_prio_repeat
+        ),
+        (2, Some(Duration::from_secs(3)), Some(4))
+    );
+    assert!(!a.higher_prio_send_advert);
+    assert!(a.lower_prio_no_advert, "inherits the global setting");
+    assert_eq!(a.down_timer_adverts, 5);
+    assert!(
+        a.owner_ignore_adverts
+            && a.promote_secondaries
+            && a.vmac_xmit_base
+            && a.notify_priority_changes
+    );
+    assert_eq!(
+        (a.kernel_rx_buf_size, a.use_vmac.clone()),
+        (Some(65536), Some(vec!["vrrp.10".to_string()]))
+    );
+    assert_eq!(a.notify.fault.as_ref().unwrap().argv, ["/bin/f"]);
+    assert_eq!(a.notify.stop.as_ref().unwrap().argv, ["/bin/s"]);
+    assert_eq!(
+        a.notify.master_rx_lower_pri.as_ref().unwrap().argv,
+        ["/bin/r"]
+    );
+    assert!(a.notify.send_deleted && a.notify.deleted.is_none());
+    assert!(c.instances[1].strict, "B inherits vrrp_strict");
+    assert!(!c.instances[1].accept, "strict mode implies no_accept");
+
+    let sg = &c.sync_groups[0];
+    assert_eq!(sg.members, ["A", "B"]);
+    assert_eq!(
+        sg.track_script[0].weight,
+        Some(Weight {
+            value: 4,
+            reverse: false
+        })
+    );
+    assert_eq!(
+        (
+            sg.track_interface[0].name.as_str(),
+            sg.track_process[0].name.as_str()
+        ),
+        ("eth5", "haproxy")
+    );
+    assert_eq!(
+        sg.notify.master.as_ref().unwrap().argv,
+        ["/bin/g", "master"]
+    );
+    assert!(
+        sg.notify.backup.is_some()
+            && sg.notify.fault.is_some()
+            && sg.notify.stop.is_some()
+            && sg.notify.generic.is_some()
+    );
+    assert!(!sg.smtp_alert && sg.tracking_weight && !sg.notify_priority_changes);
+}
+
+// ---- every error path, with its exact line ------------------------------------------------------
+
+/// (configuration, the exact error line it must produce).
+const ERRORS: &[(&str, &str)] = &[
+    // lexer
+    (
+        "vrrp_script s { script \"abc }\n",
+        "t.conf:1:24: error: unterminated quote (\")",
+    ),
+    (
+        "include\n",
+        "t.conf:1:1: error: 'include' needs a file name",
+    ),
+    (
+        "include [\n",
+        "t.conf:1:9: error: bad include pattern '[': Pattern syntax error near position 0: invalid range pattern",
+    ),
+    (
+        "global_defs {\n include_check sometimes\n}\n",
+        "t.conf:2:16: error: unknown include_check option 'sometimes' (readable, match, wildcard_match, brace_match)",
+    ),
+    (
+        "$IF=eth0\n",
+        "t.conf:1:1: error: keepalived parameter definitions ($NAME=value) are not supported",
+    ),
+    (
+        "~SEQ(i,1,3) vrrp_instance VI_${i} {}\n",
+        "t.conf:1:1: error: keepalived ~SEQ sequence blocks are not supported",
+    ),
+    // blocks
+    (
+        "global_defs {\n}\n}\n",
+        "t.conf:3:1: error: extra '}' (no block is open)",
+    ),
+    (
+        "{ router_id x }\n",
+        "t.conf:1:1: error: unexpected '{' (a block must follow a keyword)",
+    ),
+    (
+        "global_defs {\n router_id x\n",
+        "t.conf:1:13: error: missing '}': this block is never closed",
+    ),
+    // keywords and arguments
+    (
+        "global_def {\n}\n",
+        "t.conf:1:1: error: unknown keyword 'global_def' in the top level; did you mean 'global_defs'?",
+    ),
+    (
+        "vrrp_instance VI_1 { virtual_router_id 1\n prority 5 }\n",
+        "t.conf:2:2: error: unknown keyword 'prority' in vrrp_instance; did you mean 'priority'?",
+    ),
+    (
+        "vrrp_instance VI_1 { authentication { auth_typ PASS } }\n",
+        "t.conf:1:39: error: unknown keyword 'auth_typ' in authentication; did you mean 'auth_type'?",
+    ),
+    (
+        "vrrp_track_process p { proces x }\n",
+        "t.conf:1:24: error: unknown keyword 'proces' in vrrp_track_process; did you mean 'process'?",
+    ),
+    (
+        "vrrp_sync_group G { gruop { A } }\n",
+        "t.conf:1:21: error: unknown keyword 'gruop' in vrrp_sync_group; did you mean 'group'?",
+    ),
+    (
+        "vrrp_sync_group G { group { A } notify_master_rx_lower_pri /x }\n",
+        "t.conf:1:33: error: unknown keyword 'notify_master_rx_lower_pri' in vrrp_sync_group",
+    ),
+    (
+        "global_defs {\n router_id x {\n }\n}\n",
+        "t.conf:2:14: error: 'router_id' does not take a { ... } block",
+    ),
+    (
+        "global_defs\n",
+        "t.conf:1:1: error: 'global_defs' needs a { ... } block",
+    ),
+    (
+        "global_defs {\n router_id\n}\n",
+        "t.conf:2:2: error: 'router_id' needs a value",
+    ),
+    (
+        "vrrp_instance { }\n",
+        "t.conf:1:1: error: 'vrrp_instance' needs a name",
+    ),
+    (
+        "vrrp_instance A B { }\n",
+        "t.conf:1:17: error: 'vrrp_instance' takes one name",
+    ),
+    (
+        "vrrp_instance VI_1 { virtual_router_id five }\n",
+        "t.conf:1:40: error: virtual_router_id: 'five' is not an integer",
+    ),
+    (
+        "vrrp_instance VI_1 { advert_int soon }\n",
+        "t.conf:1:33: error: advert_int: 'soon' is not a number of seconds",
+    ),
+    (
+        "vrrp_instance VI_1 { advert_int -1 }\n",
+        "t.conf:1:33: error: advert_int: '-1' is not a number of seconds",
+    ),
+    (
+        "vrrp_instance VI_1 { smtp_alert maybe }\n",
+        "t.conf:1:33: error: smtp_alert: 'maybe' is not a boolean (on|off|true|false|yes|no)",
+    ),
+    (
+        "vrrp_instance VI_1 { state master }\n",
+        "t.conf:1:28: error: state must be MASTER or BACKUP, not 'master'",
+    ),
+    (
+        "vrrp_instance VI_1 { authentication { auth_type MD5 } }\n",
+        "t.conf:1:49: error: auth_type must be PASS or AH, not 'MD5'",
+    ),
+    (
+        "global_defs { script_user }\n",
+        "t.conf:1:15: error: 'script_user' needs a user name",
+    ),
+    (
+        "global_defs { script_user a b c }\n",
+        "t.conf:1:31: error: script_user: too many arguments",
+    ),
+    (
+        "global_defs { script_user a:b c }\n",
+        "t.conf:1:31: error: script_user: too many arguments",
+    ),
+    (
+        "global_defs { smtp_server }\n",
+        "t.conf:1:15: error: 'smtp_server' needs a host or address",
+    ),
+    (
+        "global_defs { smtp_server h x }\n",
+        "t.conf:1:29: error: smtp_server port: 'x' is not an integer",
+    ),
+    (
+        "global_defs { notify_fifo }\n",
+        "t.conf:1:15: error: 'notify_fifo' needs a path",
+    ),
+    (
+        "vrrp_script s { script }\n",
+        "t.conf:1:17: error: 'script' needs a command",
+    ),
+    (
+        "vrrp_script s { script /x a b c }\n",
+        "t.conf:1:31: error: 'script' takes a command and at most a user and a group; quote a command line that contains spaces",
+    ),
+    (
+        "vrrp_script s { script /x\n weight }\n",
+        "t.conf:2:2: error: 'weight' needs a value",
+    ),
+    (
+        "vrrp_script s { script /x\n weight 2 backwards }\n",
+        "t.conf:2:11: error: weight: unexpected 'backwards' (expected reverse)",
+    ),
+    (
+        "vrrp_track_process p { process }\n",
+        "t.conf:1:24: error: 'process' needs a process name",
+    ),
+    (
+        "vrrp_instance VI_1 { track_script { s weight x } }\n",
+        "t.conf:1:46: error: track_script: weight 'x' is not an integer",
+    ),
+    (
+        "vrrp_instance VI_1 { track_script { s weight } }\n",
+        "t.conf:1:39: error: 'weight' needs a value",
+    ),
+    (
+        "vrrp_instance VI_1 { track_interface { eth0 heavy } }\n",
+        "t.conf:1:45: error: track_interface: unexpected 'heavy' (expected weight N [reverse|noreverse])",
+    ),
+    (
+        "vrrp_instance VI_1 { unicast_peer { 192.0.2.2 ttl 3 } }\n",
+        "t.conf:1:47: error: unicast_peer: unexpected 'ttl' (expected min_ttl N or max_ttl N)",
+    ),
+    (
+        "vrrp_instance VI_1 { unicast_peer { 192.0.2.2 min_ttl x } }\n",
+        "t.conf:1:55: error: unicast_peer: min_ttl 'x' is not an integer",
+    ),
+    (
+        "vrrp_instance VI_1 { unicast_peer { 192.0.2.2 max_ttl } }\n",
+        "t.conf:1:47: error: 'max_ttl' needs a value",
+    ),
+    // ranges
+    (
+        "vrrp_instance VI_1 { virtual_router_id 0 }\n",
+        "t.conf:1:40: error: virtual_router_id must be between 1 and 255, not 0",
+    ),
+    (
+        "vrrp_instance VI_1 { virtual_router_id 256 }\n",
+        "t.conf:1:40: error: virtual_router_id must be between 1 and 255, not 256",
+    ),
+    (
+        "vrrp_instance VI_1 { priority 0 }\n",
+        "t.conf:1:31: error: priority must be between 1 and 255, not 0",
+    ),
+    (
+        "vrrp_instance VI_1 { priority 300 }\n",
+        "t.conf:1:31: error: priority must be between 1 and 255, not 300",
+    ),
+    (
+        "vrrp_instance VI_1 { advert_int 0 }\n",
+        "t.conf:1:33: error: advert_int must be greater than 0",
+    ),
+    (
+        "vrrp_instance VI_1 { advert_int 256 }\n",
+        "t.conf:1:33: error: advert_int must be between 1 and 255 seconds for VRRP version 2, not 256",
+    ),
+    (
+        "vrrp_instance VI_1 { version 3\n advert_int 41 }\n",
+        "t.conf:2:13: error: advert_int must be between 0.01 and 40.95 seconds for VRRP version 3, not 41",
+    ),
+    (
+        "vrrp_instance VI_1 { version 3\n advert_int 0.001 }\n",
+        "t.conf:2:13: error: advert_int must be between 0.01 and 40.95 seconds for VRRP version 3, not 0.001",
+    ),
+    (
+        "vrrp_instance VI_1 { preempt_delay 1001 }\n",
+        "t.conf:1:36: error: preempt_delay must be between 0 and 1000 seconds, not 1001",
+    ),
+    (
+        "vrrp_instance VI_1 { version 4 }\n",
+        "t.conf:1:30: error: version must be 2 or 3, not 4",
+    ),
+    (
+        "global_defs { vrrp_version 1 }\n",
+        "t.conf:1:28: error: vrrp_version must be 2 or 3, not 1",
+    ),
+    (
+        "vrrp_script s { script /x\n weight 254 }\n",
+        "t.conf:2:9: error: weight must be between -253 and 253, not 254",
+    ),
+    (
+        "vrrp_script s { script /x\n interval 0 }\n",
+        "t.conf:2:11: error: interval must be greater than 0",
+    ),
+    (
+        "vrrp_script s { script /x\n timeout 0 }\n",
+        "t.conf:2:10: error: timeout must be greater than 0",
+    ),
+    (
+        "vrrp_script s { script /x\n rise 0 }\n",
+        "t.conf:2:7: error: rise must be between 1 and 4294967295, not 0",
+    ),
+    (
+        "vrrp_script s { script /x\n fall -1 }\n",
+        "t.conf:2:7: error: fall must be between 1 and 4294967295, not -1",
+    ),
+    (
+        "vrrp_track_process p { process x\n weight -255 }\n",
+        "t.conf:2:9: error: weight must be between -254 and 254, not -255",
+    ),
+    (
+        "vrrp_track_process p { process x\n quorum 0 }\n",
+        "t.conf:2:9: error: quorum must be between 1 and 65535, not 0",
+    ),
+    (
+        "vrrp_track_process p { process x\n quorum 3\n quorum_max 2 }\n",
+        "t.conf:3:13: error: quorum_max 2 is smaller than quorum 3",
+    ),
+    (
+        "vrrp_track_process p { process x\n param_match whole }\n",
+        "t.conf:2:14: error: param_match must be initial or partial, not 'whole'",
+    ),
+    (
+        "vrrp_track_process p { }\n",
+        "t.conf:1:20: error: vrrp_track_process 'p' has no process",
+    ),
+    (
+        "vrrp_script s { script /x }\nvrrp_instance VI_1 { track_script { s weight 254 } }\n",
+        "t.conf:2:46: error: weight must be between -253 and 253, not 254",
+    ),
+    (
+        "vrrp_instance VI_1 { track_interface { eth1 weight -254 } }\n",
+        "t.conf:1:52: error: weight must be between -253 and 253, not -254",
+    ),
+    (
+        "global_defs { vrrp_down_timer_adverts 101 }\n",
+        "t.conf:1:39: error: vrrp_down_timer_adverts must be between 1 and 100, not 101",
+    ),
+    (
+        "vrrp_instance VI_1 { down_timer_adverts 0 }\n",
+        "t.conf:1:41: error: down_timer_adverts must be between 1 and 100, not 0",
+    ),
+    (
+        "global_defs { vrrp_garp_master_repeat 0 }\n",
+        "t.conf:1:39: error: vrrp_garp_master_repeat must be between 1 and 255, not 0",
+    ),
+    (
+        "vrrp_instance VI_1 { garp_master_refresh_repeat 256 }\n",
+        "t.conf:1:49: error: garp_master_refresh_repeat must be between 1 and 255, not 256",
+    ),
+    (
+        "vrrp_instance VI_1 { garp_lower_prio_repeat 0 }\n",
+        "t.conf:1:45: error: garp_lower_prio_repeat must be between 1 and 255, not 0",
+    ),
+    (
+        "vrrp_instance VI_1 { unicast_ttl 256 }\n",
+        "t.conf:1:34: error: unicast_ttl must be between 0 and 255, not 256",
+    ),
+    (
+        "vrrp_instance VI_1 { kernel_rx_buf_size -1 }\n",
+        "t.conf:1:41: error: kernel_rx_buf_size must be between 0 and 4294967295, not -1",
+    ),
+    (
+        "vrrp_instance VI_1 { unicast_peer { 192.0.2.2 min_ttl 300 } }\n",
+        "t.conf:1:55: error: min_ttl must be between 0 and 255, not 300",
+    ),
+    (
+        "vrrp_instance VI_1 { unicast_peer { 192.0.2.2 min_ttl 200 max_ttl 100 } }\n",
+        "t.conf:1:67: error: unicast_peer 192.0.2.2: max_ttl 100 is smaller than min_ttl 200",
+    ),
+    (
+        "global_defs { smtp_server h 0 }\n",
+        "t.conf:1:29: error: smtp_server port must be between 1 and 65535, not 0",
+    ),
+    (
+        "global_defs { smtp_connect_timeout 0 }\n",
+        "t.conf:1:36: error: smtp_connect_timeout must be greater than 0",
+    ),
+    (
+        "global_defs { vrrp_mcast_group4 192.0.2.1 }\n",
+        "t.conf:1:33: error: vrrp_mcast_group4: '192.0.2.1' is not an IPv4 multicast address",
+    ),
+    (
+        "global_defs { vrrp_mcast_group6 2001:db8::1 }\n",
+        "t.conf:1:33: error: vrrp_mcast_group6: '2001:db8::1' is not an IPv6 multicast address",
+    ),
+    // addresses
+    (
+        "vrrp_instance VI_1 { virtual_ipaddress { 192.0.2.300 } }\n",
+        "t.conf:1:42: error: virtual_ipaddress: '192.0.2.300' is not an IP address",
+    ),
+    (
+        "vrrp_instance VI_1 { virtual_ipaddress { 192.0.2.3/33 } }\n",
+        "t.conf:1:42: error: virtual_ipaddress: '/33' is not a prefix length (0..32) in '192.0.2.3/33'",
+    ),
+    (
+        "vrrp_instance VI_1 { virtual_ipaddress { 192.0.2.3 brd x } }\n",
+        "t.conf:1:56: error: virtual_ipaddress: brd 'x' is not an IPv4 address, + or -",
+    ),
+    (
+        "vrrp_instance VI_1 { virtual_ipaddress { 192.0.2.3 scope universe } }\n",
+        "t.conf:1:58: error: virtual_ipaddress: scope must be global, site, link, host or nowhere, not 'universe'",
+    ),
+    (
+        "vrrp_instance VI_1 { virtual_ipaddress { 192.0.2.3 peer x } }\n",
+        "t.conf:1:57: error: virtual_ipaddress: peer 'x' is not an IP address",
+    ),
+    (
+        "vrrp_instance VI_1 { virtual_ipaddress { 2001:db8::3 preferred_lft never } }\n",
+        "t.conf:1:68: error: virtual_ipaddress: preferred_lft must be a number of seconds or forever, not 'never'",
+    ),
+    (
+        "vrrp_instance VI_1 { virtual_ipaddress { 192.0.2.3 dev } }\n",
+        "t.conf:1:52: error: virtual_ipaddress: 'dev' needs a value",
+    ),
+    (
+        "vrrp_instance VI_1 { virtual_ipaddress { 192.0.2.3 lable x } }\n",
+        "t.conf:1:52: error: virtual_ipaddress: unknown address option 'lable'; did you mean 'label'?",
+    ),
+    (
+        "vrrp_instance VI_1 { virtual_ipaddress { 192.0.2.3\n 2001:db8::3 } }\n",
+        "t.conf:2:2: error: virtual_ipaddress: 2001:db8::3 is IPv6 but the first address of vrrp_instance VI_1 is IPv4 (all VIPs of an instance must be one family; use virtual_ipaddress_excluded to mix)",
+    ),
+    (
+        "vrrp_instance VI_1 { unicast_src_ip 192.0.2.999 }\n",
+        "t.conf:1:37: error: unicast_src_ip: '192.0.2.999' is not an IP address",
+    ),
+    (
+        "vrrp_instance VI_1 { virtual_ipaddress { 192.0.2.3 }\n mcast_src_ip 2001:db8::1 }\n",
+        "t.conf:2:15: error: unicast_src_ip 2001:db8::1 is IPv6 but vrrp_instance VI_1 is IPv4",
+    ),
+    (
+        "vrrp_instance VI_1 { unicast_peer { x } }\n",
+        "t.conf:1:37: error: unicast_peer: 'x' is not an IP address",
+    ),
+    (
+        "vrrp_instance VI_1 { virtual_ipaddress { 192.0.2.3 }\n unicast_peer { 2001:db8::2 } }\n",
+        "t.conf:2:17: error: unicast_peer 2001:db8::2 is IPv6 but vrrp_instance VI_1 is IPv4",
+    ),
+    (
+        "vrrp_instance VI_1 { virtual_ipaddress { 192.0.2.3 }\n native_ipv6 }\n",
+        "t.conf:2:2: error: native_ipv6 conflicts with the IPv4 addresses of vrrp_instance VI_1",
+    ),
+    // instance semantics
+    (
+        "global_defs { vrrp_strict }\nvrrp_instance VI_1 { unicast_peer { 192.0.2.2 } }\n",
+        "t.conf:2:22: error: unicast_peer cannot be used with vrrp_strict / strict_mode (strict mode is multicast only)",
+    ),
+    (
+        "vrrp_instance VI_1 { strict_mode\n unicast_peer { 192.0.2.2 } }\n",
+        "t.conf:2:2: error: unicast_peer cannot be used with vrrp_strict / strict_mode (strict mode is multicast only)",
+    ),
+    (
+        "vrrp_instance VI_1 { authentication { auth_pass x } }\n",
+        "t.conf:1:22: error: authentication needs auth_type PASS or AH",
+    ),
+    (
+        "vrrp_instance VI_1 { authentication { auth_type PASS } }\n",
+        "t.conf:1:49: error: auth_type PASS needs an auth_pass",
+    ),
+    (
+        "vrrp_instance VI_1 { priority 100 }\n",
+        "t.conf:1:15: error: vrrp_instance VI_1 has no virtual_router_id",
+    ),
+    (
+        "vrrp_instance VI_1 { virtual_router_id 1 }\nvrrp_instance VI_1 { virtual_router_id 2 }\n",
+        "t.conf:2:15: error: vrrp_instance 'VI_1' is already defined at t.conf:1:15",
+    ),
+    (
+        "vrrp_script s { script /x }\nvrrp_script s { script /y }\n",
+        "t.conf:2:13: error: vrrp_script 's' is already defined at t.conf:1:13",
+    ),
+    (
+        "vrrp_track_process p { process x }\nvrrp_track_process p { process y }\n",
+        "t.conf:2:20: error: vrrp_track_process 'p' is already defined at t.conf:1:20",
+    ),
+    (
+        "vrrp_instance A { virtual_router_id 1 }\nvrrp_sync_group G { group { A } }\nvrrp_sync_group G { group { A } }\n",
+        "t.conf:3:17: error: vrrp_sync_group 'G' is already defined at t.conf:2:17",
+    ),
+    (
+        "vrrp_instance A { virtual_router_id 51 }\nvrrp_instance B { virtual_router_id 51 }\n",
+        "t.conf:2:37: error: virtual_router_id 51 is already used on eth0 (IPv4) by vrrp_instance A at t.conf:1:15",
+    ),
+    (
+        "vrrp_script chk_haproxy { script /x }\nvrrp_instance VI_1 { track_script { chk_haproxi } }\n",
+        "t.conf:2:37: error: vrrp_instance VI_1: track_script names unknown vrrp_script 'chk_haproxi'; did you mean 'chk_haproxy'?",
+    ),
+    (
+        "vrrp_instance VI_1 { track_process { nginx } }\n",
+        "t.conf:1:38: error: vrrp_instance VI_1: track_process names unknown vrrp_track_process 'nginx'",
+    ),
+    (
+        "vrrp_instance VI_1 { virtual_router_id 1 }\nvrrp_sync_group G { group { VI_1 VI_2 } }\n",
+        "t.conf:2:34: error: vrrp_sync_group G: unknown vrrp_instance 'VI_2'; did you mean 'VI_1'?",
+    ),
+    (
+        "vrrp_instance A { virtual_router_id 1 }\nvrrp_sync_group G { group { A } }\nvrrp_sync_group H { group { A } }\n",
+        "t.conf:3:29: error: vrrp_sync_group H: vrrp_instance A is already in vrrp_sync_group G at t.conf:2:29",
+    ),
+    (
+        "vrrp_instance VI_1 { notify_master \"\" }\n",
+        "t.conf:1:36: error: notify_master: empty command",
+    ),
+];
+
+#[test]
+fn every_error_path_reports_its_exact_line() {
+    let mut failures = Vec::new();
+    for (text, want) in ERRORS {
+        let (c, d) = parse(text);
+        let lines = diag_lines(&d);
+        if c.is_some() || !lines.iter().any(|l| l == want) {
+            failures.push(format!(
+                "config:\n{text}want: {want}\ngot ({}):\n{d}",
+                if c.is_some() { "accepted" } else { "rejected" }
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failures.len(),
+        ERRORS.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn all_problems_are_reported_in_one_pass() {
+    let (c, d) = parse(
+        "vrrp_instance VI_1 {\n virtual_router_id 0\n priority 0\n advert_int x\n bogus\n}\n",
+    );
+    assert!(c.is_none());
+    assert_eq!(d.error_count(), 4, "{d}");
+}
