@@ -16,7 +16,7 @@ use crate::poll::Stamp;
 use crate::process::Proc;
 
 /// Which implementation runs on a box.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Impl {
     /// Our daemon, `<target-dir>/<profile>/vrrpd` (or `$VRRPD_BIN`).
     Vrrpd,

@@ -24,14 +24,20 @@ pub struct Stamp {
 /// The monotonic clock. The harness measures real daemons, so it reads the clock (the workspace
 /// ban on `Instant::now` protects `lbcore`); every read in this crate goes through here or
 /// [`Stamp::now`].
-#[expect(clippy::disallowed_methods, reason = "the harness times real processes")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the harness times real processes"
+)]
 pub fn now() -> Instant {
     Instant::now()
 }
 
 impl Stamp {
     /// Reads both clocks now.
-    #[expect(clippy::disallowed_methods, reason = "the harness times real processes")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the harness times real processes"
+    )]
     pub fn now() -> Self {
         let wall = SystemTime::now();
         let at = Instant::now();
