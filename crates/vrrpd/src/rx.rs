@@ -197,3 +197,197 @@ pub async fn rx_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use lbcore::vrrp::packet::{AuthData, MCAST_V4, V3Ipv4Checksum, Version};
+
+    use super::*;
+
+    const A: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
+    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 12));
+    const GROUP: IpAddr = IpAddr::V4(MCAST_V4);
+
+    fn advert(vrid: u8, version: Version) -> Advert {
+        Advert {
+            version,
+            vrid,
+            priority: 101,
+            interval_cs: 100,
+            addrs: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100))],
+            auth: if version == Version::V2 {
+                AuthData::Pass(*b"somepass")
+            } else {
+                AuthData::None
+            },
+        }
+    }
+
+    fn wire(adv: &Advert, src: IpAddr, dst: IpAddr) -> Vec<u8> {
+        adv.encode(&IpContext::new(src, dst), V3Ipv4Checksum::WithPseudoHeader)
+            .expect("encode")
+            .to_vec()
+    }
+
+    fn pkt(src: IpAddr, dst: IpAddr, ttl: u8, payload: &[u8]) -> Packet<'_> {
+        Packet {
+            src,
+            dst,
+            ttl: Some(ttl),
+            payload,
+        }
+    }
+
+    fn peer(addr: IpAddr, min_ttl: Option<u8>) -> UnicastPeer {
+        UnicastPeer {
+            addr,
+            min_ttl,
+            max_ttl: None,
+        }
+    }
+
+    #[test]
+    fn multicast_accepts_ttl_255_and_reports_the_checksum_form() {
+        let adv = advert(51, Version::V3);
+        let bytes = wire(&adv, A, GROUP);
+        let v = classify(
+            Mode::Multicast(GROUP),
+            &pkt(A, GROUP, 255, &bytes),
+            |vrid| (vrid == 51).then_some(&[][..]),
+        );
+        assert_eq!(
+            v,
+            Verdict::Instance(
+                51,
+                RxEvent::Advert {
+                    advert: adv,
+                    src: A,
+                    checksum: Some(V3Ipv4Checksum::WithPseudoHeader)
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn multicast_drops_ttl_other_than_255_on_the_instance() {
+        let bytes = wire(&advert(51, Version::V2), A, GROUP);
+        let v = classify(Mode::Multicast(GROUP), &pkt(A, GROUP, 254, &bytes), |_| {
+            Some(&[][..])
+        });
+        assert!(
+            matches!(
+                v,
+                Verdict::Instance(
+                    51,
+                    RxEvent::Dropped {
+                        kind: "ttl",
+                        src: A,
+                        ..
+                    }
+                )
+            ),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn destination_of_the_other_mode_and_unknown_vrid() {
+        let bytes = wire(&advert(51, Version::V2), A, B);
+        // A unicast advert reaching the multicast socket belongs to the unicast socket.
+        assert_eq!(
+            classify(Mode::Multicast(GROUP), &pkt(A, B, 255, &bytes), |_| Some(
+                &[][..]
+            )),
+            Verdict::OtherDestination
+        );
+        let bytes = wire(&advert(52, Version::V2), A, GROUP);
+        assert_eq!(
+            classify(
+                Mode::Multicast(GROUP),
+                &pkt(A, GROUP, 255, &bytes),
+                |vrid| (vrid == 51).then_some(&[][..])
+            ),
+            Verdict::UnknownVrid(52)
+        );
+        assert!(matches!(
+            classify(Mode::Multicast(GROUP), &pkt(A, GROUP, 255, &[]), |_| Some(
+                &[][..]
+            )),
+            Verdict::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn unicast_accepts_configured_peers_only_without_the_ttl_255_rule() {
+        let peers = [peer(A, Some(250))];
+        let ok = wire(&advert(51, Version::V2), A, B);
+        let v = classify(Mode::Unicast(B), &pkt(A, B, 252, &ok), |_| Some(&peers[..]));
+        assert!(
+            matches!(v, Verdict::Instance(51, RxEvent::Advert { .. })),
+            "{v:?}"
+        );
+        let v = classify(Mode::Unicast(B), &pkt(A, B, 249, &ok), |_| Some(&peers[..]));
+        assert!(
+            matches!(
+                v,
+                Verdict::Instance(51, RxEvent::Dropped { kind: "ttl", .. })
+            ),
+            "{v:?}"
+        );
+        let stranger = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 99));
+        let bytes = wire(&advert(51, Version::V2), stranger, B);
+        let v = classify(Mode::Unicast(B), &pkt(stranger, B, 255, &bytes), |_| {
+            Some(&peers[..])
+        });
+        assert!(
+            matches!(
+                v,
+                Verdict::Instance(
+                    51,
+                    RxEvent::Dropped {
+                        kind: "unicast_source",
+                        ..
+                    }
+                )
+            ),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn corrupt_advert_is_counted_on_its_instance() {
+        let mut bytes = wire(&advert(51, Version::V2), A, GROUP);
+        bytes[2] ^= 0x01; // priority changed, checksum now wrong
+        let v = classify(Mode::Multicast(GROUP), &pkt(A, GROUP, 255, &bytes), |_| {
+            Some(&[][..])
+        });
+        assert!(
+            matches!(
+                v,
+                Verdict::Instance(
+                    51,
+                    RxEvent::Dropped {
+                        kind: "checksum",
+                        ..
+                    }
+                )
+            ),
+            "{v:?}"
+        );
+        // Truncated: the VRID is readable but the address list is cut.
+        let v = classify(
+            Mode::Multicast(GROUP),
+            &pkt(A, GROUP, 255, &bytes[..10]),
+            |_| Some(&[][..]),
+        );
+        assert!(
+            matches!(
+                v,
+                Verdict::Instance(51, RxEvent::Dropped { kind: "length", .. })
+            ),
+            "{v:?}"
+        );
+    }
+}

@@ -205,3 +205,44 @@ fn v2_unicast_pair_elects_and_hands_over() {
         Duration::from_millis(1500),
     );
 }
+
+#[test]
+fn auth_mismatch_is_dropped_counted_and_logged_rate_limited() {
+    if !require_root("auth_mismatch_is_dropped_counted_and_logged_rate_limited") {
+        return;
+    }
+    let p = pair("elauth", &["192.0.2.11/24"], &["192.0.2.12/24"]);
+    let conf_a = p.dir.write("a.conf", &seed_conf("BACKUP", 101, ""));
+    let conf_b = p.dir.write(
+        "b.conf",
+        &seed_conf("BACKUP", 102, "").replace("somepassword", "otherpass"),
+    );
+    let a = Vrrpd::start(&p.a, &p.dir, "a", &conf_a);
+    let b = Vrrpd::start(&p.b, &p.dir, "b", &conf_b);
+    // B's adverts fail A's password check, so A never hears a master and takes over too (the
+    // split brain keepalived also shows), logging the drop at most once per 10 s.
+    assert!(
+        a.wait_log("(VI_1) Entering MASTER STATE", Duration::from_secs(6)),
+        "{}",
+        a.log()
+    );
+    assert!(
+        b.wait_log("(VI_1) Entering MASTER STATE", Duration::from_secs(6)),
+        "{}",
+        b.log()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let log = a.log();
+    let drops: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("advert dropped"))
+        .collect();
+    assert_eq!(drops.len(), 1, "expected one rate-limited line:\n{log}");
+    assert!(
+        drops[0].contains("kind=\"auth\"") || drops[0].contains("kind=auth"),
+        "{}",
+        drops[0]
+    );
+    assert!(drops[0].contains("192.0.2.12"), "{}", drops[0]);
+    assert!(p.a.has_addr("eth0", "192.0.2.100/32") && p.b.has_addr("eth0", "192.0.2.100/32"));
+}

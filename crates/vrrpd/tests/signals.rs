@@ -1,0 +1,161 @@
+//! Signals and systemd notifications of a running vrrpd (root, in a namespace): READY=1 once
+//! started, SIGHUP with an unchanged / changed / broken file changes nothing, SIGUSR1 / SIGUSR2
+//! do not kill it, SIGTERM sends STOPPING=1 and exits 0.
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Netns, TempDir, VRRPD, require_root, seed_conf, veth, wait_for};
+use nix::sys::signal::Signal;
+
+fn recv_notify(sock: &UnixDatagram) -> String {
+    let mut buf = [0u8; 512];
+    let n = sock
+        .recv(&mut buf)
+        .expect("no sd_notify message within the timeout");
+    String::from_utf8_lossy(&buf[..n]).trim_end().to_string()
+}
+
+#[test]
+fn sighup_usr1_usr2_change_nothing_and_systemd_is_notified() {
+    if !require_root("sighup_usr1_usr2_change_nothing_and_systemd_is_notified") {
+        return;
+    }
+    let dir = TempDir::new("sig");
+    let ns = Netns::new("sig");
+    let peer = Netns::new("sig-peer");
+    veth(&ns, &["192.0.2.11/24"], &peer, &["192.0.2.12/24"]);
+    // Priority 255 (address owner): master at once, so a spurious transition would show.
+    let conf = dir.write("a.conf", &seed_conf("MASTER", 255, ""));
+    let notify_path = dir.path("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
+    notify
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+
+    let log = dir.path("a.log");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.name, VRRPD, "-n", "-l", "-f"])
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir.path("a.pid"))
+        .arg("-r")
+        .arg(dir.path("a_vrrp.pid"))
+        .env("NOTIFY_SOCKET", &notify_path)
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn");
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    let guard = scopeguard(child.id());
+
+    assert_eq!(recv_notify(&notify), "READY=1");
+    let log_now = read_log();
+    assert!(log_now.contains("Startup complete"), "{log_now}");
+    assert!(
+        log_now.contains("(VI_1) Entering MASTER STATE"),
+        "{log_now}"
+    );
+    assert!(ns.has_addr("eth0", "192.0.2.100/32"));
+
+    // Unchanged file.
+    nix::sys::signal::kill(pid, Signal::SIGHUP).expect("hup");
+    assert!(
+        wait_for(Duration::from_secs(3), || read_log()
+            .contains("reload: configuration unchanged")),
+        "{}",
+        read_log()
+    );
+    assert!(recv_notify(&notify).starts_with("RELOADING=1"));
+    assert_eq!(recv_notify(&notify), "READY=1");
+
+    // Changed file: not applied yet, said so, nothing changes.
+    std::fs::write(
+        &conf,
+        seed_conf("MASTER", 255, "").replace("192.0.2.100", "192.0.2.200"),
+    )
+    .expect("rewrite");
+    nix::sys::signal::kill(pid, Signal::SIGHUP).expect("hup");
+    assert!(
+        wait_for(Duration::from_secs(3), || read_log()
+            .contains("full reload is not yet implemented")),
+        "{}",
+        read_log()
+    );
+    // Broken file: same.
+    std::fs::write(&conf, "vrrp_instance {\n").expect("rewrite");
+    nix::sys::signal::kill(pid, Signal::SIGHUP).expect("hup");
+    assert!(
+        wait_for(Duration::from_secs(3), || read_log()
+            .contains("reload: configuration invalid")),
+        "{}",
+        read_log()
+    );
+
+    nix::sys::signal::kill(pid, Signal::SIGUSR1).expect("usr1");
+    nix::sys::signal::kill(pid, Signal::SIGUSR2).expect("usr2");
+    assert!(
+        wait_for(Duration::from_secs(3), || read_log().contains("sigusr2")),
+        "{}",
+        read_log()
+    );
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "vrrpd died:\n{}",
+        read_log()
+    );
+
+    let l = read_log();
+    assert_eq!(
+        l.matches("Entering").count(),
+        1,
+        "a signal caused a transition:\n{l}"
+    );
+    assert_eq!(
+        l.matches("Sending/queueing gratuitous ARPs").count(),
+        1,
+        "a signal caused a GARP:\n{l}"
+    );
+    assert!(ns.has_addr("eth0", "192.0.2.100/32"));
+    assert!(!ns.has_addr("eth0", "192.0.2.200/32"));
+
+    nix::sys::signal::kill(pid, Signal::SIGTERM).expect("term");
+    let mut stopping = false;
+    // Two more RELOADING=1 + READY=1 pairs (changed and broken file) are queued first.
+    for _ in 0..6 {
+        if recv_notify(&notify) == "STOPPING=1" {
+            stopping = true;
+            break;
+        }
+    }
+    assert!(stopping, "no STOPPING=1");
+    assert!(
+        wait_for(Duration::from_secs(3), || child
+            .try_wait()
+            .expect("try_wait")
+            .is_some()),
+        "no exit"
+    );
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+    assert!(!ns.has_addr("eth0", "192.0.2.100/32"));
+    drop(guard);
+}
+
+/// Kills the process if the test panics before it exits.
+struct Killer(u32);
+
+fn scopeguard(pid: u32) -> Killer {
+    Killer(pid)
+}
+
+impl Drop for Killer {
+    fn drop(&mut self) {
+        if let Ok(p) = i32::try_from(self.0) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), Signal::SIGKILL);
+        }
+    }
+}
