@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Netns, TempDir, Vrrpd, require_root, seed_conf, veth, wait_for};
 use nix::sys::signal::Signal;
@@ -36,7 +36,7 @@ fn elect_handoff_preempt(
 ) {
     let mut a = Vrrpd::start(&p.a, &p.dir, "a", conf_a);
     let b = Vrrpd::start(&p.b, &p.dir, "b", conf_b);
-    let started = Instant::now();
+    let started = common::now();
 
     assert!(
         a.wait_log("(VI_1) Entering MASTER STATE", mdi * 3),
@@ -66,7 +66,7 @@ fn elect_handoff_preempt(
     assert!(p.a.has_addr("eth0", vip));
 
     // SIGTERM on the master: priority 0 → B takes over after Skew_Time, not Master_Down_Interval.
-    let t = Instant::now();
+    let t = common::now();
     a.signal(Signal::SIGTERM);
     assert!(
         wait_for(handoff, || p.b.has_addr("eth0", vip)),

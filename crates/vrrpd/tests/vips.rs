@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Netns, TempDir, Vrrpd, require_root, seed_conf};
 use nix::sys::signal::Signal;
@@ -40,7 +40,7 @@ fn vips_cleanup_at_start_add_on_master_and_release_on_sigterm() {
 
     let extra = "    virtual_ipaddress_excluded {\n        192.0.2.101\n        192.0.2.102/32 label eth0:vip\n        2001:db8::100\n    }\n";
     let conf = dir.write("a.conf", &seed_conf("BACKUP", 100, extra));
-    let started = Instant::now();
+    let started = common::now();
     let mut d = Vrrpd::start(&ns, &dir, "a", &conf);
 
     assert!(
@@ -154,7 +154,7 @@ fn vips_cleanup_at_start_add_on_master_and_release_on_sigterm() {
     );
 
     // SIGTERM: priority 0 sent, every VIP removed, the admin's /24 kept, exit 0 quickly.
-    let t = Instant::now();
+    let t = common::now();
     d.signal(Signal::SIGTERM);
     let status = d
         .wait_exit(Duration::from_secs(3))

@@ -12,6 +12,12 @@ use std::time::{Duration, Instant};
 /// The vrrpd binary under test.
 pub const VRRPD: &str = env!("CARGO_BIN_EXE_vrrpd");
 
+/// The tests' one clock read (wall-clock bounds on polling and on measured failover times).
+#[allow(clippy::disallowed_methods)]
+pub fn now() -> Instant {
+    Instant::now()
+}
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A name unique to this test process and call.
@@ -207,12 +213,12 @@ impl Vrrpd {
 
     /// Waits for exit at most `timeout`; `None` if still running.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
+        let deadline = now() + timeout;
         loop {
             if let Some(s) = self.child.try_wait().expect("try_wait") {
                 return Some(s);
             }
-            if Instant::now() >= deadline {
+            if now() >= deadline {
                 return None;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -231,12 +237,12 @@ impl Drop for Vrrpd {
 
 /// Polls `cond` every 20 ms until it holds or `timeout` passes.
 pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
+    let deadline = now() + timeout;
     loop {
         if cond() {
             return true;
         }
-        if Instant::now() >= deadline {
+        if now() >= deadline {
             return false;
         }
         std::thread::sleep(Duration::from_millis(20));
