@@ -41,16 +41,16 @@ pub fn virtual_mac(vrid: u8, ipv6: bool) -> [u8; 6] {
 
 /// Writes the Ethernet header into `frame` and returns its payload.
 fn ethernet(frame: &mut [u8], dst: [u8; 6], src: [u8; 6], ethertype: EtherType) -> &mut [u8] {
-    let Some(mut eth) = MutableEthernetPacket::new(frame) else {
-        unreachable!("frame buffers are allocated larger than an Ethernet header")
-    };
-    // pnet_base's MacAddr is not re-exported; `From<[u8; 6]>` lets `.into()` name it.
-    eth.set_destination(dst.into());
-    eth.set_source(src.into());
-    eth.set_ethertype(ethertype);
-    let payload = eth.packet_mut();
-    let len = payload.len();
-    &mut frame[ETHERNET_HEADER_LEN..len]
+    {
+        let Some(mut eth) = MutableEthernetPacket::new(&mut *frame) else {
+            unreachable!("frame buffers are allocated larger than an Ethernet header")
+        };
+        // pnet_base's MacAddr is not re-exported; `From<[u8; 6]>` lets `.into()` name it.
+        eth.set_destination(dst.into());
+        eth.set_source(src.into());
+        eth.set_ethertype(ethertype);
+    }
+    &mut frame[ETHERNET_HEADER_LEN..]
 }
 
 /// A gratuitous ARP announcing `vip` at `mac`, as keepalived sends it: Ethernet broadcast from
