@@ -17,8 +17,16 @@ fuzz_target!(|data: &[u8]| {
     let ctx = IpContext::new(IpAddr::V4(src), IpAddr::V4(dst));
     if let Ok(d) = Advert::decode(payload, &ctx) {
         assert!(d.len <= payload.len());
-        let form = d.v3_ipv4_checksum.unwrap_or(V3Ipv4Checksum::WithPseudoHeader);
-        let again = d.advert.encode(&ctx, form).expect("a decoded advert encodes");
-        assert_eq!(Advert::decode(&again, &ctx).expect("re-decodes").advert, d.advert);
+        let form = d
+            .v3_ipv4_checksum
+            .unwrap_or(V3Ipv4Checksum::WithPseudoHeader);
+        let again = d
+            .advert
+            .encode(&ctx, form)
+            .expect("a decoded advert encodes");
+        assert_eq!(
+            Advert::decode(&again, &ctx).expect("re-decodes").advert,
+            d.advert
+        );
     }
 });

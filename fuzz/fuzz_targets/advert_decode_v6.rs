@@ -22,6 +22,9 @@ fuzz_target!(|data: &[u8]| {
             .advert
             .encode(&ctx, V3Ipv4Checksum::default())
             .expect("a decoded advert encodes");
-        assert_eq!(Advert::decode(&again, &ctx).expect("re-decodes").advert, d.advert);
+        assert_eq!(
+            Advert::decode(&again, &ctx).expect("re-decodes").advert,
+            d.advert
+        );
     }
 });
