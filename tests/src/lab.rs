@@ -174,7 +174,6 @@ pub struct Lab {
     namespaces: Vec<String>,
     started: Instant,
     seq: AtomicU32,
-    keep_dir: bool,
     // Declared last: released after the teardown in `drop`.
     _lock: Flock<File>,
 }
@@ -189,6 +188,7 @@ impl Lab {
         }
         let lock = global_lock()?;
         remove_stale_namespaces();
+        remove_stale_dirs();
         let short: String = test
             .chars()
             .filter(char::is_ascii_alphanumeric)
@@ -196,7 +196,7 @@ impl Lab {
             .collect::<String>();
         let seq = LAB_SEQ.fetch_add(1, Ordering::Relaxed);
         let prefix = format!("{NS_PREFIX}{short}-{}-{seq}", std::process::id());
-        let dir = env::temp_dir().join("vrrpd-system-tests").join(&prefix);
+        let dir = labs_root().join(&prefix);
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut lab = Self {
             prefix,
@@ -204,7 +204,6 @@ impl Lab {
             namespaces: Vec::new(),
             started: crate::poll::now(),
             seq: AtomicU32::new(0),
-            keep_dir: env::var_os("SYSTEM_TESTS_KEEP").is_some(),
             _lock: lock,
         };
         lab.build()
@@ -553,14 +552,14 @@ impl Drop for Lab {
                 eprintln!("lab teardown: {e:#}");
             }
         }
-        if thread::panicking() || self.keep_dir {
+        // The directory stays (a test that returned an error still needs its logs); the next run
+        // removes it once this process is gone.
+        if thread::panicking() {
             eprintln!(
                 "lab {}: logs, configs and captures kept in {}",
                 self.prefix,
                 self.dir.display()
             );
-        } else {
-            let _ = fs::remove_dir_all(&self.dir);
         }
     }
 }
@@ -595,19 +594,40 @@ fn remove_stale_namespaces() {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(NS_PREFIX) else {
-            continue;
-        };
-        // <short>-<pid>-<seq>-<role>
-        let Some(pid) = rest.split('-').nth(1).and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+        if dead_owner(&name) {
             eprintln!("removing stale lab namespace {name}");
             kill_namespace_processes(&name);
             let _ = run(&["ip", "netns", "del", &name]);
         }
     }
+}
+
+/// The pid embedded in a lab name (`vst-<short>-<pid>-<seq>[-<role>]`), if that process is gone.
+fn dead_owner(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(NS_PREFIX) else {
+        return false;
+    };
+    let Some(pid) = rest.split('-').nth(1).and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Deletes lab directories (logs, configs, captures) of runs whose process no longer exists.
+fn remove_stale_dirs() {
+    let Ok(entries) = fs::read_dir(labs_root()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if dead_owner(&entry.file_name().to_string_lossy()) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Where lab directories live.
+fn labs_root() -> PathBuf {
+    env::temp_dir().join("vrrpd-system-tests")
 }
 
 /// Takes the machine-wide system-test lock (bounded wait: 5 minutes).
