@@ -7,10 +7,11 @@
 //! keepalived.conf and validated by the same code ([`super::keepalived`]'s `validate`), so a
 //! setting means exactly the same in both dialects. Must not: read any file but the one given.
 //!
-//! Positions: serde_norway reports a position only with an error, so the position of a value that
-//! validation may need is found by re-reading the document with a probe that deliberately fails
-//! at that value's path ([`Locator`]). It costs one parse per located value, which for a
-//! configuration file is a few milliseconds.
+//! Positions: serde_norway reports a position only with an error, so validation problems are
+//! placed with a one-pass index of every node's position built from yaml-rust2's marked events
+//! ([`Locator`]). Should yaml-rust2 read a document differently from serde_norway, each position
+//! is found instead by re-reading the document with a probe that deliberately fails at that path
+//! (one parse per located value: correct, only slower).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -42,11 +43,7 @@ pub fn parse_str(text: &str, path: &Path) -> (Option<VrrpConfig>, Diagnostics) {
             }
         }
     };
-    let loc = Locator {
-        text,
-        file: file.clone(),
-        cache: RefCell::new(HashMap::new()),
-    };
+    let loc = Locator::new(text, file.clone());
     let raw = Conv { loc: &loc }.file(&parsed, Span::new(file, 1, 1));
     let config = validate(raw, &mut d);
     if d.has_errors() {
@@ -87,7 +84,7 @@ fn friendlier(msg: &str) -> String {
         return msg.to_string();
     };
     let field = &rest[..end];
-    let expected: Vec<&str> = rest[end..].split('`').skip(1).step_by(2).collect();
+    let expected: Vec<&str> = rest[end..].split('`').skip(2).step_by(2).collect();
     match did_you_mean(field, expected.iter().copied()) {
         Some(s) => format!(
             "{}unknown field '{field}'; did you mean '{s}'?",
@@ -102,20 +99,48 @@ fn friendlier(msg: &str) -> String {
 /// One step of a path into the document.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Seg {
-    Key(&'static str),
+    Key(String),
     Idx(usize),
 }
 
-/// Finds where a value is written by probing the document (see the module doc).
+fn key(k: &str) -> Seg {
+    Seg::Key(k.to_string())
+}
+
+fn idx(n: usize) -> Seg {
+    Seg::Idx(n)
+}
+
+/// Finds where values are written: from a one-pass index of the document built with
+/// yaml-rust2's marked events, or, if that parser disagrees with serde_norway about the document,
+/// by probing (see the module doc).
 struct Locator<'a> {
     text: &'a str,
     file: Arc<Path>,
+    index: Option<HashMap<Vec<Seg>, Span>>,
     cache: RefCell<HashMap<Vec<Seg>, Span>>,
 }
 
-impl Locator<'_> {
+impl<'a> Locator<'a> {
+    fn new(text: &'a str, file: Arc<Path>) -> Self {
+        let index = position_index(text, &file);
+        Self {
+            text,
+            file,
+            index,
+            cache: RefCell::new(HashMap::new()),
+        }
+    }
+
     /// The position of the value at `path`, or of its nearest existing ancestor.
     fn span(&self, path: &[Seg]) -> Span {
+        if let Some(index) = &self.index {
+            return (0..=path.len())
+                .rev()
+                .find_map(|n| index.get(&path[..n]))
+                .cloned()
+                .unwrap_or_else(|| Span::new(self.file.clone(), 1, 1));
+        }
         if let Some(s) = self.cache.borrow().get(path) {
             return s.clone();
         }
@@ -130,6 +155,86 @@ impl Locator<'_> {
         self.cache.borrow_mut().insert(path.to_vec(), span.clone());
         span
     }
+}
+
+/// Every node's path and position, in one pass over yaml-rust2's marked events.
+fn position_index(text: &str, file: &Arc<Path>) -> Option<HashMap<Vec<Seg>, Span>> {
+    use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+    use yaml_rust2::scanner::Marker;
+
+    struct Rx(Vec<(Event, Marker)>);
+    impl MarkedEventReceiver for Rx {
+        fn on_event(&mut self, ev: Event, mark: Marker) {
+            self.0.push((ev, mark));
+        }
+    }
+
+    fn walk(
+        ev: &[(Event, Marker)],
+        i: &mut usize,
+        path: &mut Vec<Seg>,
+        out: &mut HashMap<Vec<Seg>, Span>,
+        file: &Arc<Path>,
+    ) -> Option<()> {
+        let (e, m) = ev.get(*i)?;
+        // A mapping is placed at its first key, as libyaml (serde_norway) places it.
+        let m = match (e, ev.get(*i + 1)) {
+            (Event::MappingStart(..), Some((Event::Scalar(..), k))) => k,
+            _ => m,
+        };
+        out.insert(
+            path.clone(),
+            Span::new(file.clone(), to_u32(m.line()), to_u32(m.col() + 1)),
+        );
+        *i += 1;
+        match e {
+            Event::MappingStart(..) => loop {
+                match &ev.get(*i)?.0 {
+                    Event::MappingEnd => {
+                        *i += 1;
+                        return Some(());
+                    }
+                    Event::Scalar(k, ..) => {
+                        *i += 1;
+                        path.push(Seg::Key(k.clone()));
+                    }
+                    _ => {
+                        // A complex key: index it under a path no lookup uses.
+                        path.push(Seg::Idx(usize::MAX));
+                        walk(ev, i, path, &mut HashMap::new(), file)?;
+                    }
+                }
+                walk(ev, i, path, out, file)?;
+                path.pop();
+            },
+            Event::SequenceStart(..) => {
+                let mut n = 0;
+                loop {
+                    if matches!(ev.get(*i)?.0, Event::SequenceEnd) {
+                        *i += 1;
+                        return Some(());
+                    }
+                    path.push(Seg::Idx(n));
+                    walk(ev, i, path, out, file)?;
+                    path.pop();
+                    n += 1;
+                }
+            }
+            Event::Scalar(..) | Event::Alias(_) => Some(()),
+            _ => None,
+        }
+    }
+
+    let mut rx = Rx(Vec::new());
+    Parser::new_from_str(text).load(&mut rx, false).ok()?;
+    let start =
+        rx.0.iter()
+            .position(|(e, _)| matches!(e, Event::DocumentStart))?
+            + 1;
+    let mut out = HashMap::new();
+    let mut i = start;
+    walk(&rx.0, &mut i, &mut Vec::new(), &mut out, file)?;
+    Some(out)
 }
 
 /// Walks to `path` and fails there, so that the error carries the value's position.
@@ -290,15 +395,16 @@ fn parse_duration(s: &str) -> Option<f64> {
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let v: f64 = num.parse().ok()?;
-    let scale = match unit.trim() {
-        "" | "s" => 1.0,
-        "ms" => 1e-3,
-        "us" | "µs" => 1e-6,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
+    // Divide for sub-second units so that "100us" is exactly 0.0001.
+    let secs = match unit.trim() {
+        "" | "s" => v,
+        "ms" => v / 1e3,
+        "us" | "µs" => v / 1e6,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
         _ => return None,
     };
-    Some(v * scale).filter(|v| v.is_finite())
+    Some(secs).filter(|v| v.is_finite())
 }
 
 /// A command: a command line (split the keepalived way), an argv list, or
@@ -723,6 +829,17 @@ struct YSyncGroup {
 
 // ---- YAML → keyword-level form ----------------------------------------------------------------
 
+/// The `notify*` keys of an instance or sync group.
+struct YNotifyRefs<'a> {
+    master: &'a Option<YCommand>,
+    backup: &'a Option<YCommand>,
+    fault: &'a Option<YCommand>,
+    stop: &'a Option<YCommand>,
+    deleted: &'a Option<YNotifyDeleted>,
+    rx_lower: &'a Option<YCommand>,
+    generic: &'a Option<YCommand>,
+}
+
 /// Converts the parsed YAML into [`RawConfig`], locating each value it carries.
 struct Conv<'a, 'l> {
     loc: &'a Locator<'l>,
@@ -735,8 +852,6 @@ fn at(base: &[Seg], more: &[Seg]) -> Vec<Seg> {
     p
 }
 
-use Seg::{Idx as I, Key as K};
-
 impl Conv<'_, '_> {
     fn sp<T>(&self, v: T, path: &[Seg]) -> Sp<T> {
         Sp::new(v, self.loc.span(path))
@@ -746,45 +861,50 @@ impl Conv<'_, '_> {
         &self,
         v: &Option<T>,
         base: &[Seg],
-        key: &'static str,
+        name: &'static str,
         f: impl Fn(T) -> U,
     ) -> Option<Sp<U>> {
         v.as_ref()
-            .map(|x| self.sp(f(x.clone()), &at(base, &[K(key)])))
+            .map(|x| self.sp(f(x.clone()), &at(base, &[key(name)])))
     }
 
-    fn b(&self, v: &Option<bool>, base: &[Seg], key: &'static str) -> Option<Sp<bool>> {
-        self.opt(v, base, key, |x| x)
+    fn b(&self, v: &Option<bool>, base: &[Seg], name: &'static str) -> Option<Sp<bool>> {
+        self.opt(v, base, name, |x| x)
     }
 
-    fn i(&self, v: &Option<i64>, base: &[Seg], key: &'static str) -> Option<Sp<i64>> {
-        self.opt(v, base, key, |x| x)
+    fn i(&self, v: &Option<i64>, base: &[Seg], name: &'static str) -> Option<Sp<i64>> {
+        self.opt(v, base, name, |x| x)
     }
 
-    fn d(&self, v: &Option<YDuration>, base: &[Seg], key: &'static str) -> Option<Sp<f64>> {
-        self.opt(v, base, key, |x| x.0)
+    fn d(&self, v: &Option<YDuration>, base: &[Seg], name: &'static str) -> Option<Sp<f64>> {
+        self.opt(v, base, name, |x| x.0)
     }
 
-    fn s(&self, v: &Option<String>, base: &[Seg], key: &'static str) -> Option<Sp<String>> {
-        self.opt(v, base, key, |x| x)
+    fn s(&self, v: &Option<String>, base: &[Seg], name: &'static str) -> Option<Sp<String>> {
+        self.opt(v, base, name, |x| x)
     }
 
-    fn strings(&self, v: &[String], base: &[Seg], key: &'static str) -> Vec<Sp<String>> {
+    fn strings(&self, v: &[String], base: &[Seg], name: &'static str) -> Vec<Sp<String>> {
         v.iter()
             .enumerate()
-            .map(|(n, s)| self.sp(s.clone(), &at(base, &[K(key), I(n)])))
+            .map(|(n, s)| self.sp(s.clone(), &at(base, &[key(name), idx(n)])))
             .collect()
     }
 
-    fn user(&self, v: &Option<String>, base: &[Seg], key: &'static str) -> Option<RawUser> {
-        let s = self.s(v, base, key)?;
+    fn user(&self, v: &Option<String>, base: &[Seg], name: &'static str) -> Option<RawUser> {
+        let s = self.s(v, base, name)?;
         let (u, g) = split_user(&s.v);
         Some((Sp::new(u, s.span.clone()), g.map(|g| Sp::new(g, s.span))))
     }
 
-    fn command(&self, v: &Option<YCommand>, base: &[Seg], key: &'static str) -> Option<RawCommand> {
+    fn command(
+        &self,
+        v: &Option<YCommand>,
+        base: &[Seg],
+        name: &'static str,
+    ) -> Option<RawCommand> {
         let c = v.as_ref()?;
-        self.command_at(c, &at(base, &[K(key)]))
+        self.command_at(c, &at(base, &[key(name)]))
     }
 
     fn command_at(&self, c: &YCommand, path: &[Seg]) -> Option<RawCommand> {
@@ -801,38 +921,38 @@ impl Conv<'_, '_> {
         })
     }
 
-    fn refs(&self, v: &[YTrackRef], base: &[Seg], key: &'static str) -> Vec<RawTrackRef> {
+    fn refs(&self, v: &[YTrackRef], base: &[Seg], name: &'static str) -> Vec<RawTrackRef> {
         v.iter()
             .enumerate()
             .map(|(n, r)| {
-                let p = at(base, &[K(key), I(n)]);
+                let p = at(base, &[key(name), idx(n)]);
                 let span = self.loc.span(&p);
                 RawTrackRef {
                     name: Sp::new(r.name.clone(), span.clone()),
-                    weight: r.weight.map(|w| self.sp(w, &at(&p, &[K("weight")]))),
+                    weight: r.weight.map(|w| self.sp(w, &at(&p, &[key("weight")]))),
                     reverse: r.reverse,
                 }
             })
             .collect()
     }
 
-    fn notify(
-        &self,
-        base: &[Seg],
-        master: &Option<YCommand>,
-        backup: &Option<YCommand>,
-        fault: &Option<YCommand>,
-        stop: &Option<YCommand>,
-        deleted: &Option<YNotifyDeleted>,
-        rx_lower: &Option<YCommand>,
-        generic: &Option<YCommand>,
-    ) -> RawNotify {
+    fn notify(&self, base: &[Seg], n: YNotifyRefs<'_>) -> RawNotify {
+        let YNotifyRefs {
+            master,
+            backup,
+            fault,
+            stop,
+            deleted,
+            rx_lower,
+            generic,
+        } = n;
         let (deleted_flag, deleted) = match deleted {
             None | Some(YNotifyDeleted::Flag(false)) => (false, None),
             Some(YNotifyDeleted::Flag(true)) => (true, None),
-            Some(YNotifyDeleted::Command(c)) => {
-                (true, self.command_at(c, &at(base, &[K("notify_deleted")])))
-            }
+            Some(YNotifyDeleted::Command(c)) => (
+                true,
+                self.command_at(c, &at(base, &[key("notify_deleted")])),
+            ),
         };
         RawNotify {
             master: self.command(master, base, "notify_master"),
@@ -846,9 +966,9 @@ impl Conv<'_, '_> {
         }
     }
 
-    fn fifo(&self, v: &Option<YFifo>, base: &[Seg], key: &'static str) -> Option<RawFifo> {
+    fn fifo(&self, v: &Option<YFifo>, base: &[Seg], name: &'static str) -> Option<RawFifo> {
         let f = v.as_ref()?;
-        let span = self.loc.span(&at(base, &[K(key)]));
+        let span = self.loc.span(&at(base, &[key(name)]));
         Some(match f {
             YFifo::Path(p) => RawFifo {
                 path: Sp::new(p.clone(), span),
@@ -868,21 +988,22 @@ impl Conv<'_, '_> {
 
     fn file(&self, f: &YFile, file: Span) -> RawConfig {
         let mut raw = RawConfig::new(file);
-        raw.global = self.global(&f.global_defs, &[K("global_defs")]);
+        raw.global = self.global(&f.global_defs, &[key("global_defs")]);
         for (n, s) in f.vrrp_scripts.iter().enumerate() {
-            raw.scripts.push(self.script(s, &[K("vrrp_scripts"), I(n)]));
+            raw.scripts
+                .push(self.script(s, &[key("vrrp_scripts"), idx(n)]));
         }
         for (n, t) in f.vrrp_track_processes.iter().enumerate() {
             raw.track_processes
-                .push(self.track_process(t, &[K("vrrp_track_processes"), I(n)]));
+                .push(self.track_process(t, &[key("vrrp_track_processes"), idx(n)]));
         }
         for (n, i) in f.vrrp_instances.iter().enumerate() {
             raw.instances
-                .push(self.instance(i, &[K("vrrp_instances"), I(n)]));
+                .push(self.instance(i, &[key("vrrp_instances"), idx(n)]));
         }
         for (n, g) in f.vrrp_sync_groups.iter().enumerate() {
             raw.sync_groups
-                .push(self.sync_group(g, &[K("vrrp_sync_groups"), I(n)]));
+                .push(self.sync_group(g, &[key("vrrp_sync_groups"), idx(n)]));
         }
         raw
     }
@@ -897,13 +1018,13 @@ impl Conv<'_, '_> {
                 "notification_email_from",
             ),
             smtp_server: g.smtp_server.as_ref().map(|s| {
-                let span = self.loc.span(&at(p, &[K("smtp_server")]));
+                let span = self.loc.span(&at(p, &[key("smtp_server")]));
                 match s {
                     YSmtp::Host(h) => (Sp::new(h.clone(), span), None),
                     YSmtp::Full(m) => (
                         Sp::new(m.host.clone(), span.clone()),
                         m.port
-                            .map(|port| self.sp(port, &at(p, &[K("smtp_server"), K("port")]))),
+                            .map(|port| self.sp(port, &at(p, &[key("smtp_server"), key("port")]))),
                     ),
                 }
             }),
@@ -977,7 +1098,7 @@ impl Conv<'_, '_> {
                     vec![(
                         self.sp(
                             "vrrp_garp_extra_if".to_string(),
-                            &at(p, &[K("vrrp_garp_extra_if")]),
+                            &at(p, &[key("vrrp_garp_extra_if")]),
                         ),
                         args.clone(),
                     )]
@@ -988,7 +1109,7 @@ impl Conv<'_, '_> {
 
     fn script(&self, s: &YScript, p: &[Seg]) -> RawScript {
         RawScript {
-            name: self.sp(s.name.clone(), &at(p, &[K("name")])),
+            name: self.sp(s.name.clone(), &at(p, &[key("name")])),
             script: self.command(&s.script, p, "script"),
             interval: self.d(&s.interval, p, "interval"),
             timeout: self.d(&s.timeout, p, "timeout"),
@@ -1003,13 +1124,13 @@ impl Conv<'_, '_> {
 
     fn track_process(&self, t: &YTrackProcess, p: &[Seg]) -> RawTrackProcess {
         RawTrackProcess {
-            name: self.sp(t.name.clone(), &at(p, &[K("name")])),
+            name: self.sp(t.name.clone(), &at(p, &[key("name")])),
             process: t.process.as_ref().map(|v| {
                 let argv = match v {
                     YLineOrArgv::Line(l) => l.split_whitespace().map(str::to_string).collect(),
                     YLineOrArgv::Argv(a) => a.clone(),
                 };
-                self.sp(argv, &at(p, &[K("process")]))
+                self.sp(argv, &at(p, &[key("process")]))
             }),
             param_match: self.s(&t.param_match, p, "param_match"),
             full_command: self.b(&t.full_command, p, "full_command"),
@@ -1023,11 +1144,11 @@ impl Conv<'_, '_> {
         }
     }
 
-    fn addr_lines(&self, v: &[String], p: &[Seg], key: &'static str) -> Vec<Vec<Sp<String>>> {
+    fn addr_lines(&self, v: &[String], p: &[Seg], name: &'static str) -> Vec<Vec<Sp<String>>> {
         v.iter()
             .enumerate()
             .map(|(n, line)| {
-                let span = self.loc.span(&at(p, &[K(key), I(n)]));
+                let span = self.loc.span(&at(p, &[key(name), idx(n)]));
                 line.split_whitespace()
                     .map(|w| Sp::new(w.to_string(), span.clone()))
                     .collect()
@@ -1036,7 +1157,7 @@ impl Conv<'_, '_> {
     }
 
     fn instance(&self, y: &YInstance, p: &[Seg]) -> RawInstance {
-        let mut r = RawInstance::new(self.sp(y.name.clone(), &at(p, &[K("name")])));
+        let mut r = RawInstance::new(self.sp(y.name.clone(), &at(p, &[key("name")])));
         r.state = self.opt(&y.state, p, "state", |s| match s {
             YState::Master => RawState::Master,
             YState::Backup => RawState::Backup,
@@ -1049,11 +1170,11 @@ impl Conv<'_, '_> {
         r.native_ipv6 = y
             .native_ipv6
             .filter(|b| *b)
-            .map(|_| self.loc.span(&at(p, &[K("native_ipv6")])));
+            .map(|_| self.loc.span(&at(p, &[key("native_ipv6")])));
         r.preempt = self.b(&y.preempt, p, "preempt");
         r.preempt_delay = self.d(&y.preempt_delay, p, "preempt_delay");
         r.auth = y.authentication.as_ref().map(|a| {
-            let ap = at(p, &[K("authentication")]);
+            let ap = at(p, &[key("authentication")]);
             RawAuth {
                 span: self.loc.span(&ap),
                 auth_type: self.opt(&a.auth_type, &ap, "auth_type", |t| match t {
@@ -1078,28 +1199,32 @@ impl Conv<'_, '_> {
         r.src_ip = self.s(&y.unicast_src_ip, p, "unicast_src_ip").map(|s| {
             // The key may have been written as its alias.
             if s.span.line == 1 && s.span.col == 1 {
-                Sp::new(s.v, self.loc.span(&at(p, &[K("mcast_src_ip")])))
+                Sp::new(s.v, self.loc.span(&at(p, &[key("mcast_src_ip")])))
             } else {
                 s
             }
         });
         r.track_src_ip = self.b(&y.track_src_ip, p, "track_src_ip");
         if let Some(peers) = &y.unicast_peer {
-            r.unicast_peer_span = Some(self.loc.span(&at(p, &[K("unicast_peer")])));
+            r.unicast_peer_span = Some(self.loc.span(&at(p, &[key("unicast_peer")])));
             r.unicast_peers = peers
                 .iter()
                 .enumerate()
                 .map(|(n, peer)| {
-                    let pp = at(p, &[K("unicast_peer"), I(n)]);
+                    let pp = at(p, &[key("unicast_peer"), idx(n)]);
                     let addr_path = if peer.min_ttl.is_some() || peer.max_ttl.is_some() {
-                        at(&pp, &[K("address")])
+                        at(&pp, &[key("address")])
                     } else {
                         pp.clone()
                     };
                     RawPeer {
                         addr: self.sp(peer.address.clone(), &addr_path),
-                        min_ttl: peer.min_ttl.map(|v| self.sp(v, &at(&pp, &[K("min_ttl")]))),
-                        max_ttl: peer.max_ttl.map(|v| self.sp(v, &at(&pp, &[K("max_ttl")]))),
+                        min_ttl: peer
+                            .min_ttl
+                            .map(|v| self.sp(v, &at(&pp, &[key("min_ttl")]))),
+                        max_ttl: peer
+                            .max_ttl
+                            .map(|v| self.sp(v, &at(&pp, &[key("max_ttl")]))),
                     }
                 })
                 .collect();
@@ -1138,19 +1263,21 @@ impl Conv<'_, '_> {
                     YVmac::Name(n) => vec![n.clone()],
                     YVmac::Args(a) => a.clone(),
                 };
-                Some(self.sp(args, &at(p, &[K("use_vmac")])))
+                Some(self.sp(args, &at(p, &[key("use_vmac")])))
             }
         };
         r.vmac_xmit_base = self.b(&y.vmac_xmit_base, p, "vmac_xmit_base");
         r.notify = self.notify(
             p,
-            &y.notify_master,
-            &y.notify_backup,
-            &y.notify_fault,
-            &y.notify_stop,
-            &y.notify_deleted,
-            &y.notify_master_rx_lower_pri,
-            &y.notify,
+            YNotifyRefs {
+                master: &y.notify_master,
+                backup: &y.notify_backup,
+                fault: &y.notify_fault,
+                stop: &y.notify_stop,
+                deleted: &y.notify_deleted,
+                rx_lower: &y.notify_master_rx_lower_pri,
+                generic: &y.notify,
+            },
         );
         r.smtp_alert = self.b(&y.smtp_alert, p, "smtp_alert");
         r.notify_priority_changes =
@@ -1160,20 +1287,22 @@ impl Conv<'_, '_> {
 
     fn sync_group(&self, y: &YSyncGroup, p: &[Seg]) -> RawSyncGroup {
         RawSyncGroup {
-            name: self.sp(y.name.clone(), &at(p, &[K("name")])),
+            name: self.sp(y.name.clone(), &at(p, &[key("name")])),
             group: self.strings(&y.group, p, "group"),
             track_script: self.refs(&y.track_script, p, "track_script"),
             track_interface: self.refs(&y.track_interface, p, "track_interface"),
             track_process: self.refs(&y.track_process, p, "track_process"),
             notify: self.notify(
                 p,
-                &y.notify_master,
-                &y.notify_backup,
-                &y.notify_fault,
-                &y.notify_stop,
-                &y.notify_deleted,
-                &None,
-                &y.notify,
+                YNotifyRefs {
+                    master: &y.notify_master,
+                    backup: &y.notify_backup,
+                    fault: &y.notify_fault,
+                    stop: &y.notify_stop,
+                    deleted: &y.notify_deleted,
+                    rx_lower: &None,
+                    generic: &y.notify,
+                },
             ),
             smtp_alert: self.b(&y.smtp_alert, p, "smtp_alert"),
             tracking_weight: self.b(
@@ -1208,17 +1337,23 @@ mod tests {
     #[test]
     fn locator_finds_values_and_falls_back_to_the_parent() {
         let text = "a:\n  - x: 1\n    y: [3, 4]\n  - z: q\n";
-        let loc = Locator {
+        let file: Arc<Path> = Arc::from(Path::new("t.yaml"));
+        let indexed = Locator::new(text, file.clone());
+        assert!(indexed.index.is_some());
+        let probing = Locator {
             text,
-            file: Arc::from(Path::new("t.yaml")),
+            file,
+            index: None,
             cache: RefCell::new(HashMap::new()),
         };
-        let pos = |p: &[Seg]| {
-            let s = loc.span(p);
-            (s.line, s.col)
-        };
-        assert_eq!(pos(&[K("a"), I(0), K("y"), I(1)]), (3, 12));
-        assert_eq!(pos(&[K("a"), I(1), K("z")]), (4, 8));
-        assert_eq!(pos(&[K("a"), I(0), K("missing")]), (2, 5));
+        for loc in [indexed, probing] {
+            let pos = |p: &[Seg]| {
+                let s = loc.span(p);
+                (s.line, s.col)
+            };
+            assert_eq!(pos(&[key("a"), idx(0), key("y"), idx(1)]), (3, 12));
+            assert_eq!(pos(&[key("a"), idx(1), key("z")]), (4, 8));
+            assert_eq!(pos(&[key("a"), idx(0), key("missing")]), (2, 5));
+        }
     }
 }

@@ -339,7 +339,7 @@ const INSTANCE_IGNORED: &[&str] = &[
     "use_vmac_addr",
     "vrf",
 ];
-const SYNC_GROUP_IGNORED: &[&str] = &[];
+const SYNC_GROUP_IGNORED: &[&str] = &["track_bfd", "track_file"];
 
 /// The feature family of an ignored keyword, for the warning ("LVS", "BFD", ...).
 pub(crate) fn category(word: &str) -> Option<&'static str> {
@@ -373,6 +373,51 @@ pub(crate) fn category(word: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Puts `kw 1` in the block a table describes.
+    fn in_block(t: &Table, kw: &str) -> String {
+        let line = format!("{kw} 1\n");
+        match t.name {
+            "the top level" => line,
+            "global_defs" => format!("global_defs {{\n{line}}}\n"),
+            "vrrp_script" => format!("vrrp_script s {{\n{line}}}\n"),
+            "vrrp_track_process" => format!("vrrp_track_process p {{\n{line}}}\n"),
+            "vrrp_instance" => format!("vrrp_instance i {{\n{line}}}\n"),
+            "authentication" => format!("vrrp_instance i {{\nauthentication {{\n{line}}}\n}}\n"),
+            "vrrp_sync_group" => format!("vrrp_sync_group g {{\n{line}}}\n"),
+            other => panic!("no block for {other}"),
+        }
+    }
+
+    #[test]
+    fn every_table_keyword_is_handled_and_every_ignored_one_warns() {
+        for t in [
+            &TOP,
+            &GLOBAL,
+            &SCRIPT,
+            &TRACK_PROCESS,
+            &INSTANCE,
+            &AUTH,
+            &SYNC_GROUP,
+        ] {
+            for kw in t.known {
+                let text = in_block(t, kw);
+                let (_, d) = super::super::parse_str(&text, std::path::Path::new("t.conf"));
+                assert!(
+                    !d.to_string().contains("unknown keyword")
+                        && !d.to_string().contains("not supported"),
+                    "{kw} in {}: {d}",
+                    t.name
+                );
+            }
+            for kw in t.ignored {
+                let text = in_block(t, kw);
+                let (_, d) = super::super::parse_str(&text, std::path::Path::new("t.conf"));
+                let want = format!("keepalived keyword '{kw}'");
+                assert!(d.to_string().contains(&want), "{kw} in {}: {d}", t.name);
+            }
+        }
+    }
 
     #[test]
     fn tables_do_not_overlap() {

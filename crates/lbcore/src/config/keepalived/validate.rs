@@ -211,10 +211,12 @@ impl V<'_> {
     // ---- global_defs -------------------------------------------------------------------------
 
     fn global(&mut self, g: &RawGlobal) -> GlobalDefs {
-        let mut out = GlobalDefs::default();
-        out.router_id = g.router_id.as_ref().map(|s| s.v.clone());
-        out.notification_email = g.notification_email.iter().map(|s| s.v.clone()).collect();
-        out.notification_email_from = g.notification_email_from.as_ref().map(|s| s.v.clone());
+        let mut out = GlobalDefs {
+            router_id: g.router_id.as_ref().map(|s| s.v.clone()),
+            notification_email: g.notification_email.iter().map(|s| s.v.clone()).collect(),
+            notification_email_from: g.notification_email_from.as_ref().map(|s| s.v.clone()),
+            ..GlobalDefs::default()
+        };
         if let Some((host, port)) = &g.smtp_server {
             let port = match port {
                 Some(p) => self
