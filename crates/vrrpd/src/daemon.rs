@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -255,6 +255,13 @@ pub async fn run(
     opts: RunOptions,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
+    // Installed first: a SIGTERM during set-up is held and handled once instances run, instead
+    // of killing the process with its pid files in place.
+    let mut signals = if opts.handle_signals {
+        Some(Signals::install()?)
+    } else {
+        None
+    };
     let netlink = Netlink::new().map_err(RunError::NetlinkOpen)?;
     log_not_acted_on(&config);
     let announcer = Arc::new(Announcer::open().map_err(|source| RunError::Socket {
@@ -282,7 +289,9 @@ pub async fn run(
     let mut sockets: HashMap<(String, Mode), Arc<VrrpSocket>> = HashMap::new();
     let mut routes: HashMap<(String, Mode), HashMap<u8, Route>> = HashMap::new();
     let mut drivers = Vec::new();
+    let mut all_vips: Vec<(String, Vec<Vip>)> = Vec::new();
     for p in prepared {
+        all_vips.push((p.inst.name.clone(), p.vips.clone()));
         let key = (p.link.name.clone(), p.mode);
         let sock = match sockets.get(&key) {
             Some(s) => Arc::clone(s),
@@ -367,7 +376,7 @@ pub async fn run(
     tracing::info!("Startup complete");
     notify_systemd(opts.sd_notify, &[sd_notify::NotifyState::Ready]);
 
-    let result = wait_for_stop(&config, &opts, &shutdown, &mut tasks).await;
+    let result = wait_for_stop(&config, &opts, &shutdown, signals.as_mut(), &mut tasks).await;
 
     tracing::info!("Stopping");
     notify_systemd(opts.sd_notify, &[sd_notify::NotifyState::Stopping]);
@@ -383,44 +392,69 @@ pub async fn run(
     if drained.is_err() {
         tracing::error!("instances did not stop in time");
     }
+    // Drivers release their VIPs; this sweep covers a driver that failed or timed out, so a stop
+    // never leaves one of our addresses behind.
+    for (name, vips) in &all_vips {
+        let n = remove_vips(&netlink, name, vips).await;
+        if n > 0 {
+            tracing::warn!(instance = %name, removed = n, "vips removed after the instance stopped");
+        }
+    }
     rx_stop.cancel();
     rx_tasks.shutdown().await;
     tracing::info!("Stopped");
     result
 }
 
+/// The signals vrrpd answers to.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+    usr1: Signal,
+    usr2: Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, RunError> {
+        let sig = |k| signal(k).map_err(RunError::Signals);
+        Ok(Self {
+            term: sig(SignalKind::terminate())?,
+            int: sig(SignalKind::interrupt())?,
+            hup: sig(SignalKind::hangup())?,
+            usr1: sig(SignalKind::user_defined1())?,
+            usr2: sig(SignalKind::user_defined2())?,
+        })
+    }
+}
+
 async fn wait_for_stop(
     config: &VrrpConfig,
     opts: &RunOptions,
     shutdown: &CancellationToken,
+    signals: Option<&mut Signals>,
     tasks: &mut JoinSet<()>,
 ) -> Result<(), RunError> {
-    if !opts.handle_signals {
+    let Some(s) = signals else {
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
             Some(r) = tasks.join_next() => return Err(RunError::Driver(task_end(r))),
         }
-    }
-    let sig = |k| signal(k).map_err(RunError::Signals);
-    let mut term = sig(SignalKind::terminate())?;
-    let mut int = sig(SignalKind::interrupt())?;
-    let mut hup = sig(SignalKind::hangup())?;
-    let mut usr1 = sig(SignalKind::user_defined1())?;
-    let mut usr2 = sig(SignalKind::user_defined2())?;
+    };
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => {
+            _ = s.term.recv() => return Ok(()),
+            _ = s.int.recv() => {
                 if opts.ignore_sigint {
                     tracing::info!("sigint ignored (--ignore-sigint)");
                 } else {
                     return Ok(());
                 }
             }
-            _ = hup.recv() => reload(config, opts),
-            _ = usr1.recv() => tracing::info!("sigusr1 (state dump) is not implemented yet; ignored"),
-            _ = usr2.recv() => tracing::info!("sigusr2 (stats dump) is not implemented yet; ignored"),
+            _ = s.hup.recv() => reload(config, opts),
+            _ = s.usr1.recv() => tracing::info!("sigusr1 (state dump) is not implemented yet; ignored"),
+            _ = s.usr2.recv() => tracing::info!("sigusr2 (stats dump) is not implemented yet; ignored"),
             Some(r) = tasks.join_next() => return Err(RunError::Driver(task_end(r))),
         }
     }
