@@ -201,6 +201,11 @@ impl Driver {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
+                // Before the queue: a flood of adverts must not delay an expired timer.
+                () = timer => {
+                    r.d.fsm.handle_timeout(clock::now());
+                    r.drain(None).await;
+                }
                 ev = r.d.rx.recv(), if rx_open => match ev {
                     Some(ev) => r.on_rx(ev).await,
                     None => {
@@ -208,10 +213,6 @@ impl Driver {
                         rx_open = false;
                     }
                 },
-                () = timer => {
-                    r.d.fsm.handle_timeout(clock::now());
-                    r.drain(None).await;
-                }
             }
             r.publish();
         }
