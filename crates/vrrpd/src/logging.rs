@@ -31,7 +31,8 @@ pub enum Target {
 
 /// Installs the global subscriber. `detail` (`-D`) raises the default level to debug.
 pub fn init(target: Target, detail: bool) -> anyhow::Result<()> {
-    let default = if detail { "debug" } else { "info" };
+    // -D: our own debug lines, not those of every dependency (netlink, tokio).
+    let default = if detail { "info,vrrpd=debug" } else { "info" };
     let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

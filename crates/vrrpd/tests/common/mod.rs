@@ -176,7 +176,6 @@ impl Vrrpd {
             .arg("-r")
             .arg(&vrrp_pid_file)
             .args(extra)
-            .env("VRRPD_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)
