@@ -9,7 +9,7 @@
 //!
 //! Positions: serde_norway reports a position only with an error, so validation problems are
 //! placed with a one-pass index of every node's position built from yaml-rust2's marked events
-//! ([`Locator`]). Should yaml-rust2 read a document differently from serde_norway, each position
+//! (`Locator`). Should yaml-rust2 read a document differently from serde_norway, each position
 //! is found instead by re-reading the document with a probe that deliberately fails at that path
 //! (one parse per located value: correct, only slower).
 
@@ -129,6 +129,18 @@ impl<'a> Locator<'a> {
             file,
             index,
             cache: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The position of the value at `path`, if it is written.
+    fn exact(&self, path: &[Seg]) -> Option<Span> {
+        if let Some(index) = &self.index {
+            return index.get(path).cloned();
+        }
+        let de = serde_yaml::Deserializer::from_str(self.text);
+        match (Probe { path }).deserialize(de) {
+            Err(e) if e.to_string().contains(HIT) => Some(self.span(path)),
+            _ => None,
         }
     }
 
@@ -1196,13 +1208,13 @@ impl Conv<'_, '_> {
         r.track_interface = self.refs(&y.track_interface, p, "track_interface");
         r.track_process = self.refs(&y.track_process, p, "track_process");
         r.dont_track_primary = self.b(&y.dont_track_primary, p, "dont_track_primary");
-        r.src_ip = self.s(&y.unicast_src_ip, p, "unicast_src_ip").map(|s| {
-            // The key may have been written as its alias.
-            if s.span.line == 1 && s.span.col == 1 {
-                Sp::new(s.v, self.loc.span(&at(p, &[key("mcast_src_ip")])))
-            } else {
-                s
-            }
+        r.src_ip = y.unicast_src_ip.as_ref().map(|v| {
+            // The key may have been written as its alias, mcast_src_ip.
+            let span = self
+                .loc
+                .exact(&at(p, &[key("unicast_src_ip")]))
+                .unwrap_or_else(|| self.loc.span(&at(p, &[key("mcast_src_ip")])));
+            Sp::new(v.clone(), span)
         });
         r.track_src_ip = self.b(&y.track_src_ip, p, "track_src_ip");
         if let Some(peers) = &y.unicast_peer {
@@ -1354,6 +1366,11 @@ mod tests {
             assert_eq!(pos(&[key("a"), idx(0), key("y"), idx(1)]), (3, 12));
             assert_eq!(pos(&[key("a"), idx(1), key("z")]), (4, 8));
             assert_eq!(pos(&[key("a"), idx(0), key("missing")]), (2, 5));
+            assert!(loc.exact(&[key("a"), idx(0), key("missing")]).is_none());
+            assert_eq!(
+                loc.exact(&[key("a"), idx(1), key("z")]).map(|s| s.line),
+                Some(4)
+            );
         }
     }
 }
