@@ -338,6 +338,11 @@ pub async fn run(
             src: p.src,
             dsts: p.dsts,
             checksum: p.inst.v3_ipv4_checksum,
+            ttl: if p.inst.unicast_peers.is_empty() {
+                None
+            } else {
+                p.inst.unicast_ttl
+            },
             vips: p.vips,
             netlink: netlink.clone(),
             announcer: Arc::clone(&announcer),

@@ -124,6 +124,8 @@ pub struct Driver {
     pub dsts: Vec<IpAddr>,
     /// VRRPv3 over IPv4 checksum form sent.
     pub checksum: V3Ipv4Checksum,
+    /// TTL / hop limit of unicast adverts when not 255 (`unicast_ttl`).
+    pub ttl: Option<u8>,
     /// Virtual addresses, advertised first then excluded.
     pub vips: Vec<Vip>,
     /// Netlink handle.
@@ -359,7 +361,12 @@ impl Running {
                     return;
                 }
             };
-            if let Err(e) = self.d.socket.send(self.d.src, dst, &bytes).await {
+            if let Err(e) = self
+                .d
+                .socket
+                .send(self.d.src, dst, &bytes, self.d.ttl)
+                .await
+            {
                 self.d.status.lock().count_drop("send_error");
                 if let Some(suppressed) = self.limiter.allow("send_error", clock::now()) {
                     tracing::warn!(instance = %self.name, to = %dst, error = %e, suppressed, "cannot send advert");

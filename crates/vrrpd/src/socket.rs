@@ -164,20 +164,35 @@ impl VrrpSocket {
         self.mode
     }
 
-    /// Sends one VRRP message from `src` to `dst` (same family as the socket).
-    pub async fn send(&self, src: IpAddr, dst: IpAddr, payload: &[u8]) -> io::Result<()> {
+    /// Sends one VRRP message from `src` to `dst` (same family as the socket). `ttl` overrides
+    /// the TTL / hop limit of 255 for this packet (keepalived `unicast_ttl`).
+    pub async fn send(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        payload: &[u8],
+        ttl: Option<u8>,
+    ) -> io::Result<()> {
         loop {
             let mut guard = self.fd.writable().await?;
-            match guard.try_io(|fd| self.send_now(fd.get_ref(), src, dst, payload)) {
+            match guard.try_io(|fd| self.send_now(fd.get_ref(), src, dst, payload, ttl)) {
                 Ok(res) => return res,
                 Err(_would_block) => continue,
             }
         }
     }
 
-    fn send_now(&self, sock: &Socket, src: IpAddr, dst: IpAddr, payload: &[u8]) -> io::Result<()> {
+    fn send_now(
+        &self,
+        sock: &Socket,
+        src: IpAddr,
+        dst: IpAddr,
+        payload: &[u8],
+        ttl: Option<u8>,
+    ) -> io::Result<()> {
         let iov = [IoSlice::new(payload)];
         let fd = sock.as_raw_fd();
+        let ttl = ttl.map(libc::c_int::from);
         let sent = match (src, dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
                 let info = libc::in_pktinfo {
@@ -188,13 +203,11 @@ impl VrrpSocket {
                     ipi_addr: libc::in_addr { s_addr: 0 },
                 };
                 let to = SockaddrIn::from(SocketAddrV4::new(d, 0));
-                sendmsg(
-                    fd,
-                    &iov,
-                    &[ControlMessage::Ipv4PacketInfo(&info)],
-                    MsgFlags::empty(),
-                    Some(&to),
-                )
+                let mut cmsgs = vec![ControlMessage::Ipv4PacketInfo(&info)];
+                if let Some(t) = &ttl {
+                    cmsgs.push(ControlMessage::Ipv4Ttl(t));
+                }
+                sendmsg(fd, &iov, &cmsgs, MsgFlags::empty(), Some(&to))
             }
             (IpAddr::V6(s), IpAddr::V6(d)) => {
                 let info = libc::in6_pktinfo {
@@ -205,13 +218,11 @@ impl VrrpSocket {
                 };
                 let scope = if is_link_scope(&d) { self.ifindex } else { 0 };
                 let to = SockaddrIn6::from(SocketAddrV6::new(d, 0, 0, scope));
-                sendmsg(
-                    fd,
-                    &iov,
-                    &[ControlMessage::Ipv6PacketInfo(&info)],
-                    MsgFlags::empty(),
-                    Some(&to),
-                )
+                let mut cmsgs = vec![ControlMessage::Ipv6PacketInfo(&info)];
+                if let Some(t) = &ttl {
+                    cmsgs.push(ControlMessage::Ipv6HopLimit(t));
+                }
+                sendmsg(fd, &iov, &cmsgs, MsgFlags::empty(), Some(&to))
             }
             _ => {
                 return Err(io::Error::new(
