@@ -64,8 +64,8 @@ fn elect_handoff_preempt(
     );
     let last = b_log
         .lines()
-        .filter(|l| l.contains("Entering"))
-        .last()
+        .rev()
+        .find(|l| l.contains("Entering"))
         .unwrap_or_default();
     assert!(last.contains("Entering BACKUP STATE"), "{b_log}");
     assert!(!p.b.has_addr("eth0", vip), "{}", p.b.addrs("eth0"));
