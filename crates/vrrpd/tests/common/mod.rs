@@ -38,7 +38,12 @@ pub fn require_root(test: &str) -> bool {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{test}: needs root (network namespaces, raw sockets) and CI=true forbids skipping");
     }
-    eprintln!("SKIPPED {test}: needs root (network namespaces, raw sockets)");
+    // Written to the real stderr, not the harness's captured one, so the skip is seen.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: needs root (network namespaces, raw sockets)"
+    );
     false
 }
 
