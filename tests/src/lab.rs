@@ -505,26 +505,33 @@ impl Lab {
 
     /// Drops IP protocol 112 (VRRP) in and out of `node` with nftables.
     pub fn block_vrrp(&self, node: Node) -> Result<Stamp> {
-        let rules = "table inet vst_vrrp {\n\
-            chain input { type filter hook input priority -300; policy accept; meta l4proto 112 drop; }\n\
-            chain output { type filter hook output priority -300; policy accept; meta l4proto 112 drop; }\n\
-            }\n";
+        self.nft_drop_vrrp(node, &["input", "output"])
+    }
+
+    /// Drops incoming IP protocol 112 at `node` only: it stops hearing its peer, which still
+    /// hears it (a one-way cut).
+    pub fn block_vrrp_in(&self, node: Node) -> Result<Stamp> {
+        self.nft_drop_vrrp(node, &["input"])
+    }
+
+    fn nft_drop_vrrp(&self, node: Node, hooks: &[&str]) -> Result<Stamp> {
+        let mut rules = String::from("table inet vst_vrrp {\n");
+        for hook in hooks {
+            rules.push_str(&format!(
+                "  chain {hook} {{ type filter hook {hook} priority -300; policy accept; \
+                 meta l4proto 112 drop; }}\n"
+            ));
+        }
+        rules.push_str("}\n");
         let file = self.dir.join(format!("nft-block-{}.nft", self.next_seq()));
         fs::write(&file, rules)?;
         let stamp = Stamp::now();
-        run(&[
-            "ip",
-            "netns",
-            "exec",
-            &self.ns(node),
-            "nft",
-            "-f",
-            &file.display().to_string(),
-        ])?;
+        let file = file.display().to_string();
+        run(&["ip", "netns", "exec", &self.ns(node), "nft", "-f", &file])?;
         Ok(stamp)
     }
 
-    /// Removes the rules of [`Lab::block_vrrp`].
+    /// Removes the rules of [`Lab::block_vrrp`] / [`Lab::block_vrrp_in`].
     pub fn unblock_vrrp(&self, node: Node) -> Result<Stamp> {
         let stamp = Stamp::now();
         run(&[

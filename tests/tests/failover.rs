@@ -307,3 +307,36 @@ fn v3_ipv6_election_and_sigterm_handover() -> Result<()> {
         .wait_client_reaches(Node::B, vip, Duration::from_secs(1))?;
     Ok(())
 }
+
+#[test]
+fn split_brain_heals_and_client_follows_the_master() -> Result<()> {
+    if !root_or_skip("split_brain_heals_and_client_follows_the_master") {
+        return Ok(());
+    }
+    let mut pair = seed_pair("splitbrn")?;
+    let vip = pair.vip();
+    pair.lab
+        .wait_client_reaches(Node::A, vip, Duration::from_secs(3))?;
+    // One-way cut: B stops hearing A (A still hears B). B's Master_Down_Timer fires: split brain.
+    let cut = pair.lab.block_vrrp_in(Node::B)?;
+    let mdi = pair.conf_b.master_down_interval();
+    let seen = pair
+        .lab
+        .wait_holds(Node::B, vip, mdi + Duration::from_millis(300))?;
+    eprintln!("split brain after {:?}", seen.stamp.since(cut));
+    ensure!(
+        pair.lab.holders(vip)?.a,
+        "A must keep the VIP: it hears only lower priorities"
+    );
+    pair.lab.sleep(Duration::from_millis(1500));
+    // Heal: B hears A's next advert (within one interval) and yields at once (RFC 3768 §6.4.3).
+    let heal = pair.lab.unblock_vrrp(Node::B)?;
+    let bound = pair.conf_a.advert_int + Duration::from_millis(500);
+    let healed = pair.wait_master(Node::A, bound)?;
+    eprintln!("healed after {:?}", healed.stamp.since(heal));
+    // The client must end up at the surviving master's MAC, not at B's (stale ARP after a split
+    // brain, keepalived issues #14/#160/#1528): it cannot wait for its cache entry to expire.
+    pair.lab
+        .wait_client_reaches(Node::A, vip, Duration::from_secs(2))?;
+    pair.check_running()
+}
