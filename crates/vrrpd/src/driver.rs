@@ -164,7 +164,8 @@ struct Running {
 
 impl Driver {
     /// Runs the instance until `shutdown` is cancelled, then shuts it down (priority-0 advert if
-    /// master, VIPs removed). `started` fires once `startup` has been processed.
+    /// master, VIPs removed). `started` fires once `startup` has been processed (with
+    /// `vrrp_startup_delay`: when the delay begins).
     pub async fn run(self, shutdown: CancellationToken, started: oneshot::Sender<()>) {
         let name = self.fsm.config().name.clone();
         let mut r = Running {
@@ -176,20 +177,24 @@ impl Driver {
             vips_added: false,
             last_master: None,
         };
-        if !r.d.startup_delay.is_zero() {
+        if r.d.startup_delay.is_zero() {
+            r.d.fsm.startup(clock::now());
+            r.drain(None).await;
+            r.publish();
+            let _ = started.send(());
+        } else {
+            // keepalived `vrrp_startup_delay`: the daemon is up (and stoppable) while the
+            // instances wait.
+            let _ = started.send(());
             tracing::info!(instance = %r.name, delay = ?r.d.startup_delay, "delaying instance start");
             tokio::select! {
-                () = shutdown.cancelled() => {
-                    let _ = started.send(());
-                    return;
-                }
+                () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(r.d.startup_delay) => {}
             }
+            r.d.fsm.startup(clock::now());
+            r.drain(None).await;
+            r.publish();
         }
-        r.d.fsm.startup(clock::now());
-        r.drain(None).await;
-        r.publish();
-        let _ = started.send(());
 
         let mut rx_open = true;
         loop {
