@@ -617,7 +617,17 @@ fn dead_owner(name: &str) -> bool {
     let Some(pid) = rest.split('-').nth(1).and_then(|p| p.parse::<u32>().ok()) else {
         return false;
     };
-    pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+    pid != std::process::id() && !alive(pid)
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    // /proc/PID/stat: "PID (comm) S ..."; the state follows the last ')'.
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
 }
 
 /// Deletes lab directories (logs, configs, captures) of runs whose process no longer exists.
