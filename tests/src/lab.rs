@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Owns namespace creation and teardown (on drop, also when the test panics: every process left in
-//! the lab's namespaces is SIGKILLed, then the namespaces are deleted), the global lock that keeps
+//! the lab's namespaces is SIGKILLed, then the namespaces are deleted; its directory of configs,
+//! logs and captures stays until a later run finds its process gone), the global lock that keeps
 //! system tests from overlapping, and the probes tests assert with (VIP holder, client neighbour
 //! entry, ping), link and firewall helpers, process spawning and packet capture. Must not touch
 //! any namespace it did not create, apart from deleting leftovers of dead runs with its own prefix.

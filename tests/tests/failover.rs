@@ -338,5 +338,16 @@ fn split_brain_heals_and_client_follows_the_master() -> Result<()> {
     // brain, keepalived issues #14/#160/#1528): it cannot wait for its cache entry to expire.
     pair.lab
         .wait_client_reaches(Node::A, vip, Duration::from_secs(2))?;
+    // ... and stay there: B, now backup, must not announce the VIP again (for instance with the
+    // delayed second gratuitous-ARP burst it scheduled when it became master, 5 s later).
+    hold_for(
+        "the client's entry for the VIP stays on A",
+        Duration::from_secs(4),
+        Duration::from_millis(20),
+        || {
+            let mac = pair.lab.client_neigh(vip)?;
+            Ok((mac != Some(Node::A.mac())).then_some(mac.map(|m| format_mac(&m))))
+        },
+    )?;
     pair.check_running()
 }
