@@ -16,7 +16,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use lbcore::config::vrrp::{GarpConfig, VrrpInstance};
-use lbcore::vrrp::fsm::{Action, GarpPolicy, Instance, InstanceConfig, Reason, RxError, State};
+use lbcore::vrrp::fsm::{
+    Action, GarpPolicy, Instance, InstanceConfig, Reason, RxError, State, Stats,
+};
 use lbcore::vrrp::packet::{Advert, IpContext, V3Ipv4Checksum};
 use lbcore::vrrp::timers;
 
@@ -227,13 +229,15 @@ impl Driver {
     }
 }
 
-fn rx_error_kind(e: &RxError) -> Option<&'static str> {
+/// The counter name of a state-machine drop and that counter's value (already bumped by the
+/// state machine); `None` for adverts that are ignored rather than dropped.
+fn rx_error_kind(e: &RxError, stats: &Stats) -> Option<(&'static str, u64)> {
     match e {
-        RxError::WrongVrid { .. } => Some("vrid"),
-        RxError::WrongVersion => Some("version"),
-        RxError::Auth => Some("auth"),
-        RxError::IntervalMismatch { .. } => Some("interval"),
-        RxError::AddressList => Some("address_list"),
+        RxError::WrongVrid { .. } => Some(("vrid", stats.vrid_errors)),
+        RxError::WrongVersion => Some(("version", stats.version_errors)),
+        RxError::Auth => Some(("auth", stats.auth_errors)),
+        RxError::IntervalMismatch { .. } => Some(("interval", stats.interval_errors)),
+        RxError::AddressList => Some(("address_list", stats.addr_list_errors)),
         RxError::NotListening(_) => None,
     }
 }
@@ -276,8 +280,8 @@ impl Running {
                         self.drain(Some(ctx)).await;
                     }
                     // The state machine has counted it in its stats.
-                    Err(e) => match rx_error_kind(&e) {
-                        Some(kind) => self.log_drop(kind, src, &e.to_string()),
+                    Err(e) => match rx_error_kind(&e, self.d.fsm.stats()) {
+                        Some((kind, count)) => self.log_drop(kind, count, src, &e.to_string()),
                         None => {
                             tracing::debug!(instance = %self.name, from = %src, reason = %e, "advert ignored")
                         }
@@ -285,15 +289,17 @@ impl Running {
                 }
             }
             RxEvent::Dropped { kind, src, detail } => {
-                self.d.status.lock().count_drop(kind);
-                self.log_drop(kind, src, &detail);
+                let count = self.d.status.lock().count_drop(kind);
+                self.log_drop(kind, count, src, &detail);
             }
         }
     }
 
-    fn log_drop(&mut self, kind: &'static str, src: IpAddr, detail: &str) {
+    /// One rate-limited line per kind (RFC 9568 §7.1); `count` is the running total of that kind,
+    /// so the counters are visible in the log even while lines are suppressed.
+    fn log_drop(&mut self, kind: &'static str, count: u64, src: IpAddr, detail: &str) {
         if let Some(suppressed) = self.limiter.allow(kind, clock::now()) {
-            tracing::warn!(instance = %self.name, kind, from = %src, suppressed, detail, "advert dropped");
+            tracing::warn!(instance = %self.name, kind, count, from = %src, suppressed, detail, "advert dropped");
         }
     }
 

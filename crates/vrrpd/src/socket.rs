@@ -9,9 +9,12 @@
 //! (`IP_TTL`, `IP_MULTICAST_TTL`), TOS 0xC0 and no DF, and the source is pinned per packet with an
 //! `IP_PKTINFO` control message so the VRRPv3 pseudo-header checksum covers the address that is
 //! really sent. Received packets start with the IPv4 header (parsed with lbcore `parse_ipv4`).
-//! IPv6: `IPV6_CHECKSUM` 6 (the kernel computes and verifies the checksum), hop limit 255,
-//! `IPV6_PKTINFO` for the link-local source on send, `IPV6_RECVHOPLIMIT` / `IPV6_RECVPKTINFO` on
-//! receive.
+//! IPv6: hop limit 255, `IPV6_PKTINFO` for the link-local source on send, `IPV6_RECVHOPLIMIT` /
+//! `IPV6_RECVPKTINFO` on receive. `IPV6_CHECKSUM` is explicitly off, unlike keepalived: with it
+//! the kernel would also verify on receive and silently discard a bad checksum, which then could
+//! be neither counted nor logged (RFC 9568 §7.1 asks for both). lbcore's encoder writes the
+//! checksum over the pseudo-header of the source pinned by `IPV6_PKTINFO` and destination
+//! actually used, and its decoder verifies it on receive like the IPv4 one.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{IpAddr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
@@ -29,8 +32,9 @@ use lbcore::vrrp::packet::{DecodeError, IPPROTO_VRRP, VRRP_TTL, parse_ipv4};
 
 /// DSCP CS6 / precedence "internetwork control", as keepalived sets on adverts.
 pub const TOS_CS6: u32 = 0xc0;
-/// Offset of the checksum in a VRRP message (RFC 5798 §5.2.8), for `IPV6_CHECKSUM`.
-pub const VRRP_CHECKSUM_OFFSET: i32 = 6;
+/// `IPV6_CHECKSUM` value that turns kernel checksumming off (the Linux default for raw sockets
+/// of protocols other than ICMPv6; set anyway so the choice is explicit).
+pub const IPV6_CHECKSUM_OFF: i32 = -1;
 /// Receive buffer: the largest advert is 8 + 255 × 16 bytes plus an IPv4 header.
 pub const RECV_BUF_LEN: usize = 8192;
 
@@ -133,7 +137,10 @@ impl VrrpSocket {
     }
 
     fn configure_v6(sock: &Socket, index: NonZeroU32, mode: Mode) -> io::Result<()> {
-        crate::sys::set_ipv6_checksum(sock.as_fd(), VRRP_CHECKSUM_OFFSET)?;
+        // RFC 5798 §5.2.8: the checksum covers the IPv6 pseudo-header. The codec computes it on
+        // send and verifies it on receive, so a bad one reaches the receive loop and is counted
+        // (RFC 9568 §7.1) instead of vanishing in the kernel.
+        crate::sys::set_ipv6_checksum(sock.as_fd(), IPV6_CHECKSUM_OFF)?;
         // RFC 5798 §5.1.2.3: Hop Limit MUST be 255.
         sock.set_multicast_hops_v6(u32::from(VRRP_TTL))?;
         sock.set_unicast_hops_v6(u32::from(VRRP_TTL))?;

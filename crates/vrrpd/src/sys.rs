@@ -31,8 +31,9 @@ pub fn setsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> 
     }
 }
 
-/// `IPV6_CHECKSUM`: the kernel computes (send) and verifies (receive) the checksum at `offset`
-/// including the IPv6 pseudo-header (RFC 5798 §5.2.8, RFC 8200 §8.1).
+/// `IPV6_CHECKSUM`: with an `offset` >= 0 the kernel computes (send) and verifies (receive, dropping
+/// failures silently) the checksum at `offset` including the IPv6 pseudo-header (RFC 8200 §8.1);
+/// -1 turns both off.
 pub fn set_ipv6_checksum(fd: BorrowedFd<'_>, offset: i32) -> io::Result<()> {
     setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_CHECKSUM, offset)
 }

@@ -95,6 +95,26 @@ impl Netns {
     pub fn has_addr(&self, dev: &str, addr: &str) -> bool {
         self.addrs(dev).split_whitespace().any(|w| w == addr)
     }
+
+    /// Runs `f` on a thread that has entered this namespace, so that sockets `f` opens live in
+    /// it (a socket keeps the namespace it was created in); the test's own threads stay put.
+    pub fn run_inside<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        use std::os::fd::AsRawFd;
+        let path = format!("/run/netns/{}", self.name);
+        let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: `ns` is an open namespace file for the whole call; setns(2) only changes
+                // this short-lived thread's network namespace, no memory is shared with the kernel.
+                #[allow(unsafe_code)]
+                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+                f()
+            })
+            .join()
+            .expect("thread inside the namespace panicked")
+        })
+    }
 }
 
 impl Drop for Netns {
