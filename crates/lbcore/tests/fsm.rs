@@ -69,6 +69,7 @@ fn v2(priority: u8) -> InstanceConfig {
         auth: AuthData::Pass(*b"somepass"),
         down_timer_adverts: 3,
         lower_prio_no_advert: false,
+        higher_prio_send_advert: false,
         addr_list_policy: AddrListPolicy::Drop,
         garp: garp(),
     }
@@ -475,6 +476,181 @@ fn rfc3768_6_4_3_master_equal_priority_lower_address_stays_master() {
         ]
     );
     assert_eq!(inst.state(), State::Master);
+}
+
+// ---------------------------------------------------------------------------------------------
+// keepalived higher_prio_send_advert (reference §4.5): an advert at our own priority before
+// yielding to a higher-priority master
+// ---------------------------------------------------------------------------------------------
+
+/// What a master of `cfg` (priority 100) does on an advert from `src` with `priority` that wins.
+fn yield_actions(cfg: &InstanceConfig, priority: u8, src: IpAddr) -> (Vec<Action>, Instance) {
+    let t = t0();
+    let (mut inst, tm) = master(cfg.clone(), t);
+    let now = tm + ms(300);
+    let sent_before = inst.stats().adverts_tx;
+    inst.handle_advert(&advert(cfg, priority), src, now)
+        .unwrap();
+    let actions = drain(&mut inst);
+    assert_eq!(inst.state(), State::Backup);
+    assert_eq!(inst.master_addr(), Some(src));
+    // Master_Down_Interval from the yield, whatever was sent first.
+    assert_eq!(inst.poll_timeout(), Some(now + mdi(cfg, 100)));
+    let sent = inst.stats().adverts_tx - sent_before;
+    let expected_sent = u64::from(cfg.higher_prio_send_advert);
+    assert_eq!(sent, expected_sent, "{actions:?}");
+    assert_eq!(inst.stats().priority_zero_tx, 0);
+    (actions, inst)
+}
+
+#[test]
+fn higher_prio_send_advert_both_values_on_a_higher_priority_advert() {
+    for on in [false, true] {
+        let cfg = InstanceConfig {
+            higher_prio_send_advert: on,
+            ..v2(100)
+        };
+        let (actions, _) = yield_actions(&cfg, 150, LOWER_ADDR);
+        let mut expected = vec![
+            Action::DelVips,
+            notify(State::Master, State::Backup, Reason::HigherPriority),
+        ];
+        if on {
+            // At our own priority, before the addresses go (keepalived vrrp_state_master_rx).
+            expected.insert(0, Action::SendAdvert { priority: 100 });
+        }
+        assert_eq!(actions, expected, "higher_prio_send_advert {on}");
+    }
+}
+
+#[test]
+fn higher_prio_send_advert_both_values_on_an_equal_priority_from_a_higher_address() {
+    // RFC 5798 §6.4.3 tie-break over IPv6: the sender's address is greater, so it wins.
+    for on in [false, true] {
+        let cfg = InstanceConfig {
+            higher_prio_send_advert: on,
+            ..v3_ipv6(100, ms(500))
+        };
+        let (actions, _) = yield_actions(&cfg, 100, HIGHER6);
+        let mut expected = vec![
+            Action::DelVips,
+            notify(State::Master, State::Backup, Reason::HigherPriority),
+        ];
+        if on {
+            expected.insert(0, Action::SendAdvert { priority: 100 });
+        }
+        assert_eq!(actions, expected, "higher_prio_send_advert {on}");
+    }
+}
+
+#[test]
+fn higher_prio_send_advert_advertises_the_effective_priority() {
+    let cfg = InstanceConfig {
+        higher_prio_send_advert: true,
+        ..v2(100)
+    };
+    let t = t0();
+    let (mut inst, tm) = master(cfg.clone(), t);
+    inst.set_priority(90, tm + ms(100));
+    inst.handle_advert(&advert(&cfg, 95), LOWER_ADDR, tm + ms(300))
+        .unwrap();
+    assert_eq!(
+        drain(&mut inst),
+        vec![
+            Action::SendAdvert { priority: 90 },
+            Action::DelVips,
+            notify(State::Master, State::Backup, Reason::HigherPriority)
+        ]
+    );
+}
+
+#[test]
+fn higher_prio_send_advert_changes_nothing_when_the_master_wins_or_hears_priority_zero() {
+    let cfg = InstanceConfig {
+        higher_prio_send_advert: true,
+        ..v2(100)
+    };
+    let t = t0();
+    let (mut inst, tm) = master(cfg.clone(), t);
+    // Lower priority: the RFC 9568 re-advertisement only, once.
+    inst.handle_advert(&advert(&cfg, 99), HIGHER_ADDR, tm + ms(100))
+        .unwrap();
+    assert_eq!(
+        drain(&mut inst),
+        vec![
+            Action::SendAdvert { priority: 100 },
+            Action::SendGratuitous { repeat: 2 }
+        ]
+    );
+    // Equal priority from a lower address: we win, same as above.
+    inst.handle_advert(&advert(&cfg, 100), LOWER_ADDR, tm + ms(200))
+        .unwrap();
+    assert_eq!(
+        drain(&mut inst),
+        vec![
+            Action::SendAdvert { priority: 100 },
+            Action::SendGratuitous { repeat: 2 }
+        ]
+    );
+    // Priority 0: one advert and the Adver_Timer reset (RFC 3768 §6.4.3), not two adverts.
+    inst.handle_advert(&advert(&cfg, 0), LOWER_ADDR, tm + ms(300))
+        .unwrap();
+    assert_eq!(drain(&mut inst), vec![Action::SendAdvert { priority: 100 }]);
+    assert_eq!(inst.poll_timeout(), Some(tm + ms(1300)));
+    // Our own looped-back advert: still ignored.
+    inst.handle_advert(&advert(&cfg, 100), OURS, tm + ms(400))
+        .unwrap();
+    assert_eq!(drain(&mut inst), vec![]);
+    // A backup hearing a higher priority sends nothing: the setting is about leaving Master.
+    let mut b = backup(cfg.clone(), t);
+    b.handle_advert(&advert(&cfg, 150), LOWER_ADDR, t + ms(100))
+        .unwrap();
+    assert_eq!(drain(&mut b), vec![]);
+}
+
+#[test]
+fn higher_prio_send_advert_makes_the_surviving_master_reannounce_after_a_split_brain() {
+    // Both boxes became master while cut off from each other; the link heals and the lower one
+    // hears the higher one first. With the setting, its parting advert reaches the higher master,
+    // which answers with gratuitous ARPs (garp_lower_prio_repeat) that move the clients' caches
+    // back; without it the higher master hears nothing and announces nothing until its refresh.
+    for on in [false, true] {
+        let t = t0();
+        let high_cfg = InstanceConfig {
+            primary_addr: HIGHER_ADDR,
+            higher_prio_send_advert: on,
+            ..v2(150)
+        };
+        let low_cfg = InstanceConfig {
+            higher_prio_send_advert: on,
+            ..v2(100)
+        };
+        let (mut high, th) = master(high_cfg.clone(), t);
+        let (mut low, tl) = master(low_cfg.clone(), t);
+        let heal = th.max(tl) + ms(100);
+        low.handle_advert(&advert(&high_cfg, 150), HIGHER_ADDR, heal)
+            .unwrap();
+        let low_out = drain(&mut low);
+        assert_eq!(low.state(), State::Backup);
+        let mut high_out = Vec::new();
+        for a in &low_out {
+            if let Action::SendAdvert { priority } = *a {
+                high.handle_advert(&advert(&low_cfg, priority), OURS, heal + ms(1))
+                    .unwrap();
+                high_out.extend(drain(&mut high));
+            }
+        }
+        let expected = if on {
+            vec![
+                Action::SendAdvert { priority: 150 },
+                Action::SendGratuitous { repeat: 2 },
+            ]
+        } else {
+            vec![]
+        };
+        assert_eq!(high_out, expected, "higher_prio_send_advert {on}");
+        assert_eq!(high.state(), State::Master);
+    }
 }
 
 #[test]

@@ -692,6 +692,51 @@ fn global_settings_flow_into_instances() {
 }
 
 #[test]
+fn higher_prio_send_advert_global_instance_and_strict_mode() {
+    let hp = |text: &str| -> (bool, String) {
+        let (c, d) = ok(text);
+        (c.instances[0].higher_prio_send_advert, d)
+    };
+    // Off by default; the global setting flows into instances; an instance setting wins.
+    assert_eq!(hp(&inst("")), (false, String::new()));
+    assert_eq!(
+        hp(&format!(
+            "global_defs {{ vrrp_higher_prio_send_advert }}\n{}",
+            inst("")
+        )),
+        (true, String::new())
+    );
+    assert_eq!(
+        hp(&format!(
+            "global_defs {{ vrrp_higher_prio_send_advert }}\n{}",
+            inst(" higher_prio_send_advert off\n")
+        )),
+        (false, String::new())
+    );
+    assert_eq!(
+        hp(&inst(" higher_prio_send_advert\n")),
+        (true, String::new())
+    );
+    // keepalived: strict mode clears it, the inherited global silently...
+    assert_eq!(
+        hp(&format!(
+            "global_defs {{ vrrp_strict\n vrrp_higher_prio_send_advert }}\n{}",
+            inst("")
+        )),
+        (false, String::new())
+    );
+    // ...and an explicit instance setting with a warning at its value.
+    assert_eq!(
+        hp(&inst(" strict_mode\n higher_prio_send_advert on\n")),
+        (
+            false,
+            "t.conf:7:26: warning: vrrp_instance VI_1: strict mode requires higher_prio_send_advert to be clear; clearing it\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
 fn warnings_keepalived_also_gives() {
     let (c, d) = ok(&inst(
         " smtp_alert\n authentication {\n  auth_type AH\n }\n state MASTER\n priority 100\n",

@@ -126,6 +126,7 @@ impl Spec {
             },
             down_timer_adverts: 3,
             lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
             addr_list_policy: AddrListPolicy::Drop,
             garp: GarpPolicy {
                 master_repeat: 5,

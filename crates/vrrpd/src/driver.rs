@@ -108,6 +108,7 @@ pub fn fsm_config(inst: &VrrpInstance, primary: IpAddr) -> InstanceConfig {
         auth: inst.auth,
         down_timer_adverts: inst.down_timer_adverts,
         lower_prio_no_advert: inst.lower_prio_no_advert,
+        higher_prio_send_advert: inst.higher_prio_send_advert,
         addr_list_policy: inst.addr_list_policy,
         garp: garp_policy(&inst.garp),
     }
@@ -525,6 +526,28 @@ pub async fn remove_vips(netlink: &Netlink, instance: &str, vips: &[Vip]) -> usi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn instance(body: &str) -> VrrpInstance {
+        let text = format!(
+            "vrrp_instance VI_1 {{\n virtual_router_id 51\n virtual_ipaddress {{\n  192.0.2.100\n }}\n{body}}}\n"
+        );
+        let (cfg, d) = lbcore::config::keepalived::parse_str(&text, std::path::Path::new("t.conf"));
+        let mut cfg = cfg.unwrap_or_else(|| panic!("{d}"));
+        cfg.instances.remove(0)
+    }
+
+    #[test]
+    fn fsm_config_carries_the_advert_policies() {
+        let primary: IpAddr = "192.0.2.11".parse().expect("addr");
+        let plain = fsm_config(&instance(""), primary);
+        assert!(!plain.higher_prio_send_advert && !plain.lower_prio_no_advert);
+        let both = fsm_config(
+            &instance(" higher_prio_send_advert\n lower_prio_no_advert\n"),
+            primary,
+        );
+        assert!(both.higher_prio_send_advert && both.lower_prio_no_advert);
+        assert_eq!((both.vrid, both.primary_addr), (51, primary));
+    }
 
     #[test]
     fn garp_policy_inherits_lower_prio_from_master() {

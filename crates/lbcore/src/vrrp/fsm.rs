@@ -17,6 +17,10 @@
 //! - A master hearing a lower-priority advert re-advertises at once (RFC 9568 §6.4.3) unless
 //!   `lower_prio_no_advert`, and sends `garp.lower_prio_repeat` announcements at once and again
 //!   after `garp.lower_prio_delay` (keepalived `vrrp_state_master_rx`).
+//! - A master yielding to a higher-priority advert (or an equal one from a higher address) first
+//!   sends one advert at its own priority when `higher_prio_send_advert` is set, so that after a
+//!   split brain the higher-priority router hears it and the two settle at once (keepalived
+//!   `higher_prio_send_advert`, reference §4.5).
 //! - `preempt_delay` is a gate, not a timer (keepalived `preempt_time`): it starts at startup and
 //!   when a backup first hears a lower-priority master after having heard an equal or higher one;
 //!   until it has elapsed, lower-priority adverts are accepted as if from a legitimate master
@@ -125,6 +129,9 @@ pub struct InstanceConfig {
     pub down_timer_adverts: u8,
     /// Pre-RFC 9568 behaviour: a master does not answer a lower-priority advert (`lower_prio_no_advert`).
     pub lower_prio_no_advert: bool,
+    /// A master that yields to a higher-priority advert sends one advert at its own priority
+    /// before going Backup (`higher_prio_send_advert`, keepalived default off, off in strict mode).
+    pub higher_prio_send_advert: bool,
     /// Address-list mismatch policy.
     pub addr_list_policy: AddrListPolicy,
     /// Announcement policy.
@@ -642,6 +649,14 @@ impl Instance {
             },
         };
         if sender_wins {
+            if self.cfg.higher_prio_send_advert {
+                // keepalived higher_prio_send_advert (beyond RFC 3768 §6.4.3): we presumably became
+                // master while cut off from the other router. One advert at our own priority,
+                // before leaving Master, tells it that we held the addresses too: as master it
+                // answers a lower-priority advert (RFC 9568 §6.4.3) with gratuitous ARPs
+                // (garp_lower_prio_*), so clients that followed us move back at once.
+                self.send_advert(self.priority);
+            }
             // RFC 3768 §6.4.3: cancel the Adver_Timer, set the Master_Down_Timer to
             // Master_Down_Interval, transition to Backup (no priority-0 advert: keepalived).
             if self.cfg.version == Version::V3 && adv.interval_cs != 0 {

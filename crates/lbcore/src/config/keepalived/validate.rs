@@ -768,6 +768,19 @@ impl V<'_> {
             .as_ref()
             .map_or(g.skip_check_adv_addr, |b| b.v);
         let v3_as_v2 = r.v3_checksum_as_v2.as_ref().map(|b| b.v);
+        // keepalived vrrp.c: strict mode clears higher_prio_send_advert, the global default
+        // silently and an explicit instance setting with a complaint.
+        let higher_prio_send_advert = match &r.higher_prio_send_advert {
+            Some(b) if b.v && strict => {
+                self.d.warning(
+                    &b.span,
+                    format!("{who}: strict mode requires higher_prio_send_advert to be clear; clearing it"),
+                );
+                false
+            }
+            Some(b) => b.v,
+            None => g.higher_prio_send_advert && !strict,
+        };
 
         VrrpInstance {
             name,
@@ -802,10 +815,7 @@ impl V<'_> {
                 .lower_prio_no_advert
                 .as_ref()
                 .map_or(g.lower_prio_no_advert || strict, |b| b.v),
-            higher_prio_send_advert: r
-                .higher_prio_send_advert
-                .as_ref()
-                .map_or(g.higher_prio_send_advert, |b| b.v),
+            higher_prio_send_advert,
             down_timer_adverts,
             v3_ipv4_checksum: match v3_as_v2 {
                 Some(true) => V3Ipv4Checksum::WithoutPseudoHeader,
