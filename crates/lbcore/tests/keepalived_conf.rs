@@ -640,8 +640,63 @@ fn ipv6_forces_version_3_and_drops_authentication() {
     assert_eq!(
         d,
         "t.conf:3:10: warning: vrrp_instance V6 has IPv6 addresses, which need VRRP version 3; ignoring version 2\n\
+         t.conf:9:3: warning: vrrp_instance V6: the first IPv6 virtual_ipaddress should be link-local (RFC 5798 §5.2.9) but 2001:db8::1 is not in fe80::/10; list a link-local virtual address (e.g. fe80::1) first, the same on every router of VRID 5\n\
          t.conf:4:2: warning: VRRP version 3 does not support authentication. Ignoring\n"
     );
+}
+
+#[test]
+fn ipv6_first_virtual_address_should_be_link_local() {
+    let v6 = |global: &str, body: &str| {
+        parse(&format!(
+            "{global}vrrp_instance V6 {{\n virtual_router_id 7\n virtual_ipaddress {{\n{body} }}\n}}\n"
+        ))
+    };
+    // RFC 5798 §5.2.9 (keepalived: "should be link local"): a warning at the first address.
+    let (c, d) = v6("", "  2001:db8::100/64\n  fe80::1/64\n");
+    assert!(c.is_some(), "{d}");
+    assert_eq!(
+        diag_lines(&d),
+        [
+            "t.conf:4:3: warning: vrrp_instance V6: the first IPv6 virtual_ipaddress should be link-local \
+          (RFC 5798 §5.2.9) but 2001:db8::100 is not in fe80::/10; list a link-local virtual address \
+          (e.g. fe80::1) first, the same on every router of VRID 7"
+        ]
+    );
+    // Link-local first (anywhere in fe80::/10), then global addresses: nothing to say.
+    for first in ["fe80::1/64", "fe80::1", "febf:ffff::1"] {
+        let (c, d) = v6("", &format!("  {first}\n  2001:db8::100/64\n"));
+        assert!(c.is_some() && d.is_empty(), "{first}: {d}");
+    }
+    // fec0::/10 (old site-local) is not link-local.
+    let (_, d) = v6("", "  fec0::1\n");
+    assert_eq!(d.warning_count(), 1, "{d}");
+    // Strict mode (global or per instance): an error, with "must".
+    let (c, d) = v6("global_defs {\n vrrp_strict\n}\n", "  2001:db8::100\n");
+    assert!(c.is_none());
+    assert_eq!(
+        diag_lines(&d),
+        [
+            "t.conf:7:3: error: vrrp_instance V6: the first IPv6 virtual_ipaddress must be link-local \
+          (RFC 5798 §5.2.9) but 2001:db8::100 is not in fe80::/10; list a link-local virtual address \
+          (e.g. fe80::1) first, the same on every router of VRID 7"
+        ]
+    );
+    let (c, d) = parse(
+        "vrrp_instance V6 {\n strict_mode on\n virtual_router_id 7\n virtual_ipaddress {\n  2001:db8::100\n }\n}\n",
+    );
+    assert!(c.is_none() && d.error_count() == 1, "{d}");
+    // keepalived checks multicast instances only: unicast peers are addressed directly.
+    let (c, d) = v6(
+        "",
+        "  2001:db8::100\n }\n unicast_src_ip 2001:db8::11\n unicast_peer {\n  2001:db8::12\n",
+    );
+    assert!(c.is_some() && d.is_empty(), "{d}");
+    // Excluded addresses are not advertised, IPv4 instances have no such rule.
+    let (c, d) = parse(&inst(
+        " virtual_ipaddress_excluded {\n  2001:db8::100\n }\n",
+    ));
+    assert!(c.is_some() && d.is_empty(), "{d}");
 }
 
 #[test]

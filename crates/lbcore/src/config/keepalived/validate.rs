@@ -648,6 +648,26 @@ impl V<'_> {
         if ipv6 {
             version = Version::V3;
         }
+        // RFC 5798 §5.2.9: in VRRPv3 over IPv6 the first address MUST be the link-local virtual
+        // address. keepalived (vrrp.c) checks it for multicast instances only, logs it otherwise
+        // and makes it an error in strict mode; so do we.
+        if let Some(first) = vips.first()
+            && let IpAddr::V6(addr) = first.addr
+            && r.unicast_peers.is_empty()
+            && !addr.is_unicast_link_local()
+        {
+            let word = if strict { "must" } else { "should" };
+            let message = format!(
+                "{who}: the first IPv6 virtual_ipaddress {word} be link-local (RFC 5798 §5.2.9) but \
+                 {addr} is not in fe80::/10; list a link-local virtual address (e.g. fe80::1) first, \
+                 the same on every router of VRID {vrid}"
+            );
+            if strict {
+                self.d.error(&first.span, message);
+            } else {
+                self.d.warning(&first.span, message);
+            }
+        }
 
         let mut state = r.state.as_ref().map(|s| match s.v {
             RawState::Master => InitialState::Master,
