@@ -81,6 +81,50 @@ impl Failover {
         let (a, b) = (self.a_priority_zero?, self.b_first_advert?);
         Some(Duration::from_secs_f64((b - a).max(0.0)))
     }
+
+    /// Epoch seconds of the last thing B heard from A that starts B's protocol timer: the
+    /// priority-0 advert after a SIGTERM (Skew_Time), A's last advert otherwise
+    /// (Master_Down_Interval).
+    pub fn anchor(&self) -> Option<f64> {
+        match self.event {
+            Event::Sigterm => self.a_priority_zero,
+            Event::Sigkill | Event::LinkDown => self.last_a_advert,
+        }
+    }
+
+    /// On the wire: from the [`Failover::anchor`] to B's first advert (B's protocol timer).
+    pub fn wire_gap(&self) -> Option<Duration> {
+        match self.event {
+            Event::Sigterm => self.after_priority_zero(),
+            Event::Sigkill | Event::LinkDown => self.silence(),
+        }
+    }
+
+    /// From the [`Failover::anchor`] on the wire to the VIP first seen on B. Unlike
+    /// [`Failover::takeover_time`] it does not depend on where in A's advert cycle a silent
+    /// failure fell: it is B's timer plus B's VIP add (plus the poll lag, under 10 ms).
+    pub fn anchor_to_vip(&self) -> Option<Duration> {
+        let anchor = self.anchor()?;
+        Some(Duration::from_secs_f64(
+            (self.takeover.stamp.epoch_secs() - anchor).max(0.0),
+        ))
+    }
+
+    /// On the wire: from B's first advert to its first gratuitous ARP / unsolicited NA (B's VIP
+    /// add and announcement path).
+    pub fn advert_to_announce(&self) -> Option<Duration> {
+        let (a, b) = (self.b_first_advert?, self.b_first_announce?);
+        Some(Duration::from_secs_f64((b - a).max(0.0)))
+    }
+
+    /// For a silent failure: from A's last advert on the wire to the event (where in A's advert
+    /// cycle the failure fell, between 0 and one interval; random in real life).
+    pub fn phase(&self) -> Option<Duration> {
+        let last = self.last_a_advert?;
+        Some(Duration::from_secs_f64(
+            (self.at.epoch_secs() - last).max(0.0),
+        ))
+    }
 }
 
 impl fmt::Display for Failover {
@@ -317,6 +361,67 @@ pub fn measure(event: Event, at: Stamp, takeover: Seen<()>, frames: &[Frame]) ->
     }
 }
 
+/// The `q`-quantile (0..=1) of a non-empty set of durations, linearly interpolated between the
+/// closest ranks.
+pub fn quantile(values: &[Duration], q: f64) -> Result<Duration> {
+    if values.is_empty() {
+        bail!("quantile of nothing");
+    }
+    let mut v = values.to_vec();
+    v.sort();
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    let frac = pos - lo as f64;
+    Ok(v[lo] + (v[hi].saturating_sub(v[lo])).mul_f64(frac))
+}
+
+/// Two-sided p-value of the Mann-Whitney U test (normal approximation with tie and continuity
+/// corrections) that samples `x` and `y` come from the same distribution. Rough below ~8
+/// samples per side; `None` when either side is empty or every value is tied.
+pub fn mann_whitney_p(x: &[Duration], y: &[Duration]) -> Option<f64> {
+    let (n1, n2) = (x.len() as f64, y.len() as f64);
+    if x.is_empty() || y.is_empty() {
+        return None;
+    }
+    let mut u = 0.0;
+    for a in x {
+        for b in y {
+            u += match a.cmp(b) {
+                std::cmp::Ordering::Less => 1.0,
+                std::cmp::Ordering::Equal => 0.5,
+                std::cmp::Ordering::Greater => 0.0,
+            };
+        }
+    }
+    let mut all: Vec<Duration> = x.iter().chain(y).copied().collect();
+    all.sort();
+    let n = n1 + n2;
+    let ties: f64 = all
+        .chunk_by(|a, b| a == b)
+        .map(|g| {
+            let t = g.len() as f64;
+            t * t * t - t
+        })
+        .sum();
+    let var = n1 * n2 / 12.0 * ((n + 1.0) - ties / (n * (n - 1.0)));
+    if var <= 0.0 {
+        return None;
+    }
+    let mean = n1 * n2 / 2.0;
+    let z = ((u - mean).abs() - 0.5).max(0.0) / var.sqrt();
+    Some(erfc(z / std::f64::consts::SQRT_2).clamp(0.0, 1.0))
+}
+
+/// Complementary error function for `x >= 0` (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7).
+fn erfc(x: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    poly * (-x * x).exp()
+}
+
 /// Median of a non-empty set of durations.
 pub fn median(values: &[Duration]) -> Result<Duration> {
     if values.is_empty() {
@@ -345,5 +450,37 @@ mod tests {
             Duration::from_micros(2500)
         );
         assert!(median(&[]).is_err());
+    }
+
+    #[test]
+    fn quantiles_interpolate() {
+        let ms = Duration::from_millis;
+        let v = [ms(40), ms(10), ms(30), ms(20), ms(50)];
+        assert_eq!(quantile(&v, 0.0).expect("non-empty"), ms(10));
+        assert_eq!(quantile(&v, 0.25).expect("non-empty"), ms(20));
+        assert_eq!(quantile(&v, 0.5).expect("non-empty"), ms(30));
+        assert_eq!(quantile(&v, 1.0).expect("non-empty"), ms(50));
+        assert_eq!(quantile(&[ms(10), ms(20)], 0.5).expect("non-empty"), ms(15));
+    }
+
+    #[test]
+    fn mann_whitney_separates_shifted_samples_only() {
+        let ms = Duration::from_millis;
+        let low: Vec<_> = (0..15).map(|i| ms(100 + i)).collect();
+        let high: Vec<_> = (0..15).map(|i| ms(130 + i)).collect();
+        let p = mann_whitney_p(&low, &high).expect("defined");
+        // Complete separation of 15 vs 15: exact two-sided p is 2/C(30,15) ≈ 1.3e-8; the normal
+        // approximation gives ~6e-7.
+        assert!(p < 1e-5, "{p}");
+        let interleaved: Vec<_> = (0..15)
+            .map(|i| ms(100 + i) + Duration::from_micros(500))
+            .collect();
+        let p = mann_whitney_p(&low, &interleaved).expect("defined");
+        assert!(p > 0.5, "{p}");
+        assert!(mann_whitney_p(&[ms(1)], &[ms(1)]).is_none());
+        assert!(mann_whitney_p(&[], &low).is_none());
+        // erfc(0) = 1, erfc(1) = 0.157299...
+        assert!((erfc(0.0) - 1.0).abs() < 1e-6);
+        assert!((erfc(1.0) - 0.157_299_2).abs() < 1e-6);
     }
 }

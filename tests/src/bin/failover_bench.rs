@@ -1,5 +1,6 @@
 //! `failover-bench`: failover times of a VRRP pair (vrrpd or keepalived on both boxes) in the
-//! system-test lab, printed as a markdown table (median, min and max of N runs).
+//! system-test lab, printed as markdown tables (median, quartiles, min and max of N runs, and a
+//! Mann-Whitney p-value between two implementations).
 //!
 //! Owns the benchmark loop only; the lab, events and measurements are the system tests' own
 //! (`system_tests::scenario`), so the benchmark and the tests time failovers the same way. Each run
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use system_tests::scenario::median;
+use system_tests::scenario::{mann_whitney_p, median, quantile};
 use system_tests::{Event, Impl, Instance, Node, Pair};
 
 /// Command line.
@@ -79,6 +80,12 @@ struct Sample {
     takeover: Duration,
     /// Wire: A's last advert (or priority-0 advert) -> B's first advert.
     wire: Option<Duration>,
+    /// A's last advert (or priority-0 advert) on the wire -> VIP seen on B.
+    anchor_to_vip: Option<Duration>,
+    /// Wire: B's first advert -> B's first gratuitous ARP.
+    advert_to_garp: Option<Duration>,
+    /// Silent failures: A's last advert -> the event.
+    phase: Option<Duration>,
 }
 
 fn run_once(imp: Impl, mode: Mode, event: Event, run: u32, runs: u32) -> Result<Sample> {
@@ -91,36 +98,125 @@ fn run_once(imp: Impl, mode: Mode, event: Event, run: u32, runs: u32) -> Result<
     pair.lab.sleep(interval + phase);
     pair.wait_master(Node::A, Duration::from_millis(10))?;
     let f = pair.failover(event, Duration::from_secs(2))?;
-    let wire = match event {
-        Event::Sigterm => f.after_priority_zero(),
-        Event::Sigkill | Event::LinkDown => f.silence(),
-    };
     eprintln!(
-        "  {} {} {} run {}: {f}",
+        "  {} {} {} run {}: {f}; anchor -> VIP on B {}; B advert -> B GARP {}",
         imp.label(),
         mode.label(),
         event.label(),
-        run + 1
+        run + 1,
+        opt_ms(f.anchor_to_vip()),
+        opt_ms(f.advert_to_announce()),
     );
     Ok(Sample {
         takeover: f.takeover_time(),
-        wire,
+        wire: f.wire_gap(),
+        anchor_to_vip: f.anchor_to_vip(),
+        advert_to_garp: f.advert_to_announce(),
+        phase: match event {
+            Event::Sigterm => None,
+            Event::Sigkill | Event::LinkDown => f.phase(),
+        },
     })
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.0}", d.as_secs_f64() * 1e3)
+fn opt_ms(d: Option<Duration>) -> String {
+    d.map_or("n/a".to_owned(), |d| {
+        format!("{:.1} ms", d.as_secs_f64() * 1e3)
+    })
 }
 
+/// Milliseconds, with one decimal below 10 ms.
+fn ms(d: Duration) -> String {
+    let v = d.as_secs_f64() * 1e3;
+    if v < 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// `median [p25–p75] (min–max)`.
 fn cell(samples: &[Duration]) -> Result<String> {
+    if samples.is_empty() {
+        return Ok("n/a".to_owned());
+    }
     let min = samples.iter().min().context("no samples")?;
     let max = samples.iter().max().context("no samples")?;
     Ok(format!(
-        "{} ({}–{})",
+        "{} [{}–{}] ({}–{})",
         ms(median(samples)?),
+        ms(quantile(samples, 0.25)?),
+        ms(quantile(samples, 0.75)?),
         ms(*min),
         ms(*max)
     ))
+}
+
+type Results = BTreeMap<(Mode, usize, Impl), Vec<Sample>>;
+
+/// One markdown table of one measure: a column per implementation and, with exactly two
+/// implementations, the difference of medians (second − first) and the Mann-Whitney p-value.
+fn table(
+    title: &str,
+    results: &Results,
+    modes: &[Mode],
+    events: &[Event],
+    imps: &[Impl],
+    measure: impl Fn(&Sample) -> Option<Duration>,
+) -> Result<()> {
+    println!("{title}\n");
+    let header: Vec<&str> = imps.iter().map(|i| i.label()).collect();
+    let pair = imps.len() == 2;
+    let extra = if pair {
+        format!(" {} − {} | p |", header[1], header[0])
+    } else {
+        String::new()
+    };
+    println!("| mode | event | {} |{extra}", header.join(" | "));
+    println!(
+        "|---|---|{}{}",
+        "---|".repeat(imps.len()),
+        if pair { "---|---|" } else { "" }
+    );
+    for &mode in modes {
+        for (ei, &event) in events.iter().enumerate() {
+            let columns: Vec<Vec<Duration>> = imps
+                .iter()
+                .map(|&imp| {
+                    results
+                        .get(&(mode, ei, imp))
+                        .map(|v| v.iter().filter_map(&measure).collect())
+                        .unwrap_or_default()
+                })
+                .collect();
+            if columns.iter().all(Vec::is_empty) {
+                continue;
+            }
+            let cells = columns
+                .iter()
+                .map(|c| cell(c))
+                .collect::<Result<Vec<_>>>()?;
+            let mut line = format!(
+                "| {} | {} | {} |",
+                mode.label(),
+                event.label(),
+                cells.join(" | ")
+            );
+            if pair {
+                let (a, b) = (&columns[0], &columns[1]);
+                if a.is_empty() || b.is_empty() {
+                    line.push_str(" n/a | n/a |");
+                } else {
+                    let diff = median(b)?.as_secs_f64() - median(a)?.as_secs_f64();
+                    let p = mann_whitney_p(a, b).map_or("n/a".to_owned(), |p| format!("{p:.2}"));
+                    line.push_str(&format!(" {:+.1} | {p} |", diff * 1e3));
+                }
+            }
+            println!("{line}");
+        }
+    }
+    println!();
+    Ok(())
 }
 
 fn main() -> Result<()> {
@@ -152,7 +248,7 @@ fn main() -> Result<()> {
             imp.binary()?.display()
         ));
     }
-    let mut results: BTreeMap<(Mode, usize, Impl), Vec<Sample>> = BTreeMap::new();
+    let mut results: Results = BTreeMap::new();
     for &mode in &modes {
         for (ei, &event) in events.iter().enumerate() {
             for &imp in &imps {
@@ -172,63 +268,56 @@ fn main() -> Result<()> {
         }
     }
 
-    println!("Failover time, box A (master, priority 101) -> box B (backup, priority 100):");
+    println!("Failover, box A (master, priority 101) -> box B (backup, priority 100).");
     println!(
-        "event -> VIP seen on B, in ms: median (min–max) of {} runs.\n",
+        "Cells: median [p25–p75] (min–max) in ms over {} runs; p = two-sided Mann-Whitney U \
+         (normal approximation).\n",
         args.runs
     );
-    let header: Vec<&str> = imps.iter().map(|i| i.label()).collect();
-    println!("| mode | event | {} |", header.join(" | "));
-    println!("|---|---|{}", "---|".repeat(imps.len()));
-    for &mode in &modes {
-        for (ei, &event) in events.iter().enumerate() {
-            let mut cells = Vec::new();
-            for &imp in &imps {
-                let samples: Vec<Duration> = results
-                    .get(&(mode, ei, imp))
-                    .map(|v| v.iter().map(|s| s.takeover).collect())
-                    .unwrap_or_default();
-                cells.push(cell(&samples)?);
-            }
-            println!(
-                "| {} | {} | {} |",
-                mode.label(),
-                event.label(),
-                cells.join(" | ")
-            );
-        }
-    }
-    println!(
-        "\nOn the wire (switch capture), in ms, median (min–max): SIGTERM = A's priority-0 advert ->"
-    );
-    println!(
-        "B's first advert (RFC: Skew_Time); SIGKILL / link down = A's last advert -> B's first advert"
-    );
-    println!("(RFC: Master_Down_Interval).\n");
-    println!("| mode | event | {} |", header.join(" | "));
-    println!("|---|---|{}", "---|".repeat(imps.len()));
-    for &mode in &modes {
-        for (ei, &event) in events.iter().enumerate() {
-            let mut cells = Vec::new();
-            for &imp in &imps {
-                let samples: Vec<Duration> = results
-                    .get(&(mode, ei, imp))
-                    .map(|v| v.iter().filter_map(|s| s.wire).collect())
-                    .unwrap_or_default();
-                cells.push(if samples.is_empty() {
-                    "n/a".to_owned()
-                } else {
-                    cell(&samples)?
-                });
-            }
-            println!(
-                "| {} | {} | {} |",
-                mode.label(),
-                event.label(),
-                cells.join(" | ")
-            );
-        }
-    }
+    table(
+        "Event -> VIP seen on B (what a client sees; for silent failures it includes where in \
+         A's advert cycle the failure fell):",
+        &results,
+        &modes,
+        &events,
+        &imps,
+        |s| Some(s.takeover),
+    )?;
+    table(
+        "On the wire, the anchor -> B's first advert: SIGTERM = A's priority-0 advert (RFC: \
+         Skew_Time), SIGKILL / link down = A's last advert (RFC: Master_Down_Interval):",
+        &results,
+        &modes,
+        &events,
+        &imps,
+        |s| s.wire,
+    )?;
+    table(
+        "Anchor on the wire -> VIP seen on B (B's timer and VIP add; independent of the phase; \
+         includes the poll lag):",
+        &results,
+        &modes,
+        &events,
+        &imps,
+        |s| s.anchor_to_vip,
+    )?;
+    table(
+        "On the wire, B's first advert -> B's first gratuitous ARP (B's VIP add and announce path):",
+        &results,
+        &modes,
+        &events,
+        &imps,
+        |s| s.advert_to_garp,
+    )?;
+    table(
+        "Silent failures: A's last advert -> the event (the phase; random, swept identically for \
+         both):",
+        &results,
+        &modes,
+        &events,
+        &imps,
+        |s| s.phase,
+    )?;
     println!();
     for v in versions {
         println!("- {v}");
