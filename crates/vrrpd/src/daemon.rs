@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv6Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use lbcore::config::vrrp::{VrrpConfig, VrrpInstance};
+use lbcore::diag::Diagnostics;
 
 use crate::driver::{Driver, Vip, fsm_config, remove_vips};
 use crate::garp::{Announcer, ipv6_forwarding};
@@ -457,7 +458,7 @@ async fn wait_for_stop(
                     return Ok(());
                 }
             }
-            _ = s.hup.recv() => reload(config, opts),
+            _ = s.hup.recv() => reload(config, opts).await,
             _ = s.usr1.recv() => tracing::info!("sigusr1 (state dump) is not implemented yet; ignored"),
             _ = s.usr2.recv() => tracing::info!("sigusr2 (stats dump) is not implemented yet; ignored"),
             Some(r) = tasks.join_next() => return Err(RunError::Driver(task_end(r))),
@@ -472,25 +473,64 @@ fn task_end(r: Result<(), tokio::task::JoinError>) -> String {
     }
 }
 
-/// SIGHUP: re-read the file; only an identical configuration is "reloaded" (a no-op).
-fn reload(current: &VrrpConfig, opts: &RunOptions) {
-    notify_systemd(opts.sd_notify, &reloading_state());
-    let loaded = crate::config::load(&opts.config_path);
+/// What re-reading the configuration file on SIGHUP found.
+#[derive(Debug)]
+pub enum ReloadCheck {
+    /// The same settings as the running configuration. Positions are not compared, so
+    /// re-indenting, adding comments or moving lines is not a change.
+    Unchanged,
+    /// A valid configuration with different settings.
+    Changed,
+    /// The file is invalid; its diagnostics.
+    Invalid(Diagnostics),
+    /// Loading did not complete (it panicked); why.
+    Failed(String),
+}
+
+/// Loads `path` with `load` on a blocking thread and compares the result with `current`. A
+/// panic inside `load` is contained (tokio turns it into a `JoinError`) and reported as
+/// [`ReloadCheck::Failed`]: a reload never takes the daemon down.
+pub async fn check_reload<F>(current: &VrrpConfig, path: &Path, load: F) -> ReloadCheck
+where
+    F: FnOnce(&Path) -> crate::config::Loaded + Send + 'static,
+{
+    let path = path.to_path_buf();
+    let loaded = match tokio::task::spawn_blocking(move || load(&path)).await {
+        Ok(l) => l,
+        Err(e) => return ReloadCheck::Failed(e.to_string()),
+    };
     match loaded.config {
-        Some(new) if new == *current => tracing::info!("reload: configuration unchanged"),
-        Some(_) => tracing::warn!(
-            file = %opts.config_path.display(),
+        Some(new) if new.without_spans() == current.without_spans() => ReloadCheck::Unchanged,
+        Some(_) => ReloadCheck::Changed,
+        None => ReloadCheck::Invalid(loaded.diagnostics),
+    }
+}
+
+/// SIGHUP: re-read the file; only a configuration with the same settings is "reloaded" (a
+/// no-op). Whatever happens, the running configuration stays in force.
+async fn reload(current: &VrrpConfig, opts: &RunOptions) {
+    notify_systemd(opts.sd_notify, &reloading_state());
+    let file = opts.config_path.display();
+    match check_reload(current, &opts.config_path, crate::config::load).await {
+        ReloadCheck::Unchanged => tracing::info!("reload: configuration unchanged"),
+        ReloadCheck::Changed => tracing::warn!(
+            %file,
             "reload: configuration changed, but a full reload is not yet implemented (issue: vrrpd tracking/reload); keeping the running configuration"
         ),
-        None => {
-            for d in loaded.diagnostics.iter() {
+        ReloadCheck::Invalid(diagnostics) => {
+            for d in diagnostics.iter() {
                 tracing::warn!(diagnostic = %d, "reload: configuration error");
             }
             tracing::warn!(
-                file = %opts.config_path.display(),
-                "reload: configuration invalid, and a full reload is not yet implemented (issue: vrrpd tracking/reload); keeping the running configuration"
+                %file,
+                "reload: configuration invalid; keeping the running configuration"
             );
         }
+        ReloadCheck::Failed(error) => tracing::error!(
+            %file,
+            %error,
+            "reload: loading the configuration failed; keeping the running configuration"
+        ),
     }
     notify_systemd(opts.sd_notify, &[sd_notify::NotifyState::Ready]);
 }
@@ -501,4 +541,68 @@ fn reloading_state() -> Vec<sd_notify::NotifyState<'static>> {
         v.push(m);
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file under the system temp directory, removed on drop.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(tag: &str, text: &str) -> Self {
+            let p = std::env::temp_dir().join(format!("vrrpd-{tag}-{}.conf", std::process::id()));
+            std::fs::write(&p, text).expect("write temp config");
+            Self(p)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    const SEED: &str = "vrrp_instance VI_1 {\n    interface eth0\n    state MASTER\n    priority 101\n    virtual_router_id 51\n    virtual_ipaddress {\n        192.0.2.100\n    }\n}\n";
+    const MOVED: &str = "! comment added on top\n\n# and another\nvrrp_instance VI_1 {\n\tinterface eth0   # same\n\tstate MASTER\n  priority 101\n virtual_router_id 51\n virtual_ipaddress {\n   192.0.2.100\n }\n}\n";
+
+    fn running(path: &Path) -> VrrpConfig {
+        let loaded = crate::config::load(path);
+        loaded
+            .config
+            .unwrap_or_else(|| panic!("{}", loaded.diagnostics))
+    }
+
+    #[tokio::test]
+    async fn moved_lines_and_comments_are_not_a_change() {
+        let file = TempFile::new("reload-same", SEED);
+        let current = running(&file.0);
+        std::fs::write(&file.0, MOVED).expect("rewrite");
+        let check = check_reload(&current, &file.0, crate::config::load).await;
+        assert!(matches!(check, ReloadCheck::Unchanged), "{check:?}");
+        std::fs::write(&file.0, SEED.replace("101", "102")).expect("rewrite");
+        let check = check_reload(&current, &file.0, crate::config::load).await;
+        assert!(matches!(check, ReloadCheck::Changed), "{check:?}");
+        std::fs::write(&file.0, "vrrp_instance {\n").expect("rewrite");
+        let check = check_reload(&current, &file.0, crate::config::load).await;
+        assert!(
+            matches!(&check, ReloadCheck::Invalid(d) if d.has_errors()),
+            "{check:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panic_while_loading_is_a_failed_reload() {
+        let file = TempFile::new("reload-panic", SEED);
+        let current = running(&file.0);
+        let check = check_reload(&current, &file.0, |_: &Path| -> crate::config::Loaded {
+            panic!("parser bug")
+        })
+        .await;
+        match check {
+            ReloadCheck::Failed(why) => assert!(why.contains("panicked"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

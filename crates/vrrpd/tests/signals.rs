@@ -1,6 +1,6 @@
 //! Signals and systemd notifications of a running vrrpd (root, in a namespace): READY=1 once
-//! started, SIGHUP with an unchanged / changed / broken file changes nothing, SIGUSR1 / SIGUSR2
-//! do not kill it, SIGTERM sends STOPPING=1 and exits 0.
+//! started, SIGHUP with an unchanged / re-indented / changed / broken file changes nothing,
+//! SIGUSR1 / SIGUSR2 do not kill it, SIGTERM sends STOPPING=1 and exits 0.
 
 mod common;
 
@@ -67,6 +67,27 @@ fn sighup_usr1_usr2_change_nothing_and_systemd_is_notified() {
     assert!(
         wait_for(Duration::from_secs(3), || read_log()
             .contains("reload: configuration unchanged")),
+        "{}",
+        read_log()
+    );
+    assert!(recv_notify(&notify).starts_with("RELOADING=1"));
+    assert_eq!(recv_notify(&notify), "READY=1");
+
+    // The same settings re-indented, with comments added: every line moves, nothing changes.
+    let moved: String = std::iter::once("! moved by an editor\n# and commented\n".to_string())
+        .chain(
+            seed_conf("MASTER", 255, "")
+                .lines()
+                .map(|l| format!("\t  {}   # note\n", l.trim_start())),
+        )
+        .collect();
+    std::fs::write(&conf, moved).expect("rewrite");
+    nix::sys::signal::kill(pid, Signal::SIGHUP).expect("hup");
+    assert!(
+        wait_for(Duration::from_secs(3), || read_log()
+            .matches("reload: configuration unchanged")
+            .count()
+            == 2),
         "{}",
         read_log()
     );
