@@ -2,7 +2,8 @@
 //!
 //! Owns: turning "now" into the `std::time::Instant` that lbcore's state machine takes. It reads
 //! tokio's clock (CLOCK_MONOTONIC, and pausable in tests), never `std::time::Instant::now`. Must
-//! not: be bypassed; every other module gets time from here.
+//! not: be bypassed; every other module (deadlines, rate limits, tests) gets time from here.
+//! Sleeps and timeouts go through tokio's timer, which runs on this same clock.
 
 use std::time::Instant;
 
@@ -14,4 +15,28 @@ pub fn now() -> Instant {
 /// A tokio sleep deadline for an lbcore instant.
 pub fn deadline(at: Instant) -> tokio::time::Instant {
     tokio::time::Instant::from_std(at)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The rule of this module, checked on the sources: no other file of the crate (tests
+    /// included) reads a clock directly.
+    #[test]
+    fn no_other_module_reads_a_clock() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        let mut offenders = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("src dir") {
+            let path = entry.expect("entry").path();
+            if path.file_name().is_some_and(|n| n == "clock.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read source");
+            for (n, line) in text.lines().enumerate() {
+                if line.contains("Instant::now") || line.contains("SystemTime::now") {
+                    offenders.push(format!("{}:{}: {line}", path.display(), n + 1));
+                }
+            }
+        }
+        assert!(offenders.is_empty(), "{offenders:#?}");
+    }
 }

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use lbcore::config::vrrp::{VrrpConfig, VrrpInstance};
 use lbcore::diag::Diagnostics;
 
+use crate::clock;
 use crate::driver::{Driver, Vip, fsm_config, remove_vips};
 use crate::garp::{Announcer, ipv6_forwarding};
 use crate::netlink::{AddrSpec, Link, Netlink, NetlinkError};
@@ -126,15 +127,15 @@ async fn link_cached(
 }
 
 async fn wait_link_local(netlink: &Netlink, index: u32) -> Result<Option<Ipv6Addr>, NetlinkError> {
-    let deadline = tokio::time::Instant::now() + LINK_LOCAL_WAIT;
+    let deadline = clock::now() + LINK_LOCAL_WAIT;
     loop {
         match netlink.link_local_v6(index).await? {
             Some((a, false)) => return Ok(Some(a)),
-            Some((a, true)) if tokio::time::Instant::now() >= deadline => {
+            Some((a, true)) if clock::now() >= deadline => {
                 tracing::warn!(addr = %a, "link-local address still tentative, using it anyway");
                 return Ok(Some(a));
             }
-            None if tokio::time::Instant::now() >= deadline => return Ok(None),
+            None if clock::now() >= deadline => return Ok(None),
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }

@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn one_line_per_window_per_key_with_suppressed_count() {
-        let t0 = tokio::time::Instant::now().into_std();
+        let t0 = crate::clock::now();
         let mut rl = RateLimiter::new(Duration::from_secs(10));
         assert_eq!(rl.allow("ttl", t0), Some(0));
         assert_eq!(rl.allow("ttl", t0 + Duration::from_secs(1)), None);

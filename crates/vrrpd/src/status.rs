@@ -129,7 +129,7 @@ mod tests {
     #[test]
     fn keeps_the_last_transitions_and_counts_drops() {
         let mut s = InstanceStatus::new("VI_1", 51, "eth0", 100);
-        let t0 = tokio::time::Instant::now().into_std();
+        let t0 = crate::clock::now();
         for i in 0..(TRANSITIONS_KEPT + 3) {
             let to = if i % 2 == 0 {
                 State::Backup
