@@ -1265,6 +1265,87 @@ const ERRORS: &[(&str, &str)] = &[
         "vrrp_instance VI_1 { preempt_delay 1001 }\n",
         "t.conf:1:36: error: preempt_delay must be between 0 and 1000 seconds, not 1001",
     ),
+    // timers: keepalived's bounds and number syntax (no exponent, sign, inf, nan or hex)
+    (
+        "vrrp_instance VI_1 { advert_int 1e25 }\n",
+        "t.conf:1:33: error: advert_int: '1e25' is not a number of seconds",
+    ),
+    (
+        "vrrp_instance VI_1 { preempt_delay -0 }\n",
+        "t.conf:1:36: error: preempt_delay: '-0' is not a number of seconds",
+    ),
+    (
+        "vrrp_instance VI_1 { advert_int inf }\n",
+        "t.conf:1:33: error: advert_int: 'inf' is not a number of seconds",
+    ),
+    (
+        "vrrp_instance VI_1 { advert_int 0x10 }\n",
+        "t.conf:1:33: error: advert_int: '0x10' is not a number of seconds",
+    ),
+    (
+        "global_defs { vrrp_garp_master_delay 1e30 }\n",
+        "t.conf:1:38: error: vrrp_garp_master_delay: '1e30' is not a number of seconds",
+    ),
+    (
+        "global_defs { vrrp_garp_master_delay 4295 }\n",
+        "t.conf:1:38: error: vrrp_garp_master_delay must be between 0 and 4294 seconds, not 4295",
+    ),
+    (
+        "global_defs { vrrp_garp_lower_prio_delay 100000 }\n",
+        "t.conf:1:42: error: vrrp_garp_lower_prio_delay must be between 0 and 4294 seconds, not 100000",
+    ),
+    (
+        "global_defs { vrrp_garp_master_refresh 4294967296 }\n",
+        "t.conf:1:40: error: vrrp_garp_master_refresh must be between 0 and 4294967295 seconds, not 4294967296",
+    ),
+    (
+        "vrrp_instance VI_1 { garp_master_refresh 100000000000000000000000000000 }\n",
+        "t.conf:1:42: error: garp_master_refresh must be between 0 and 4294967295 seconds, not 1e29",
+    ),
+    (
+        "vrrp_instance VI_1 { garp_master_delay 5000.5 }\n",
+        "t.conf:1:40: error: garp_master_delay must be between 0 and 4294 seconds, not 5000.5",
+    ),
+    (
+        "vrrp_instance VI_1 { garp_lower_prio_delay 4294.5 }\n",
+        "t.conf:1:44: error: garp_lower_prio_delay must be between 0 and 4294 seconds, not 4294.5",
+    ),
+    (
+        "global_defs { vrrp_garp_interval 5000 }\n",
+        "t.conf:1:34: error: vrrp_garp_interval must be between 0 and 4294.967295 seconds, not 5000",
+    ),
+    (
+        "global_defs { vrrp_gna_interval 4294.967296 }\n",
+        "t.conf:1:33: error: vrrp_gna_interval must be between 0 and 4294.967295 seconds, not 4294.967296",
+    ),
+    (
+        "global_defs { vrrp_startup_delay 86401 }\n",
+        "t.conf:1:34: error: vrrp_startup_delay must be between 0 and 4294.967295 seconds, not 86401",
+    ),
+    (
+        "global_defs { smtp_connect_timeout 4295 }\n",
+        "t.conf:1:36: error: smtp_connect_timeout must be between 0.001 and 4294 seconds, not 4295",
+    ),
+    (
+        "vrrp_script s { script /x\n interval 1000000 }\n",
+        "t.conf:2:11: error: interval must be between 0.001 and 4294 seconds, not 1000000",
+    ),
+    (
+        "vrrp_script s { script /x\n timeout 0.0001 }\n",
+        "t.conf:2:10: error: timeout must be between 0.001 and 4294 seconds, not 0.0001",
+    ),
+    (
+        "vrrp_track_process p { process x\n delay 3601 }\n",
+        "t.conf:2:8: error: delay must be between 0 and 3600 seconds, not 3601",
+    ),
+    (
+        "vrrp_track_process p { process x\n fork_delay 1e3 }\n",
+        "t.conf:2:13: error: fork_delay: '1e3' is not a number of seconds",
+    ),
+    (
+        "vrrp_track_process p { process x\n terminate_delay 7200 }\n",
+        "t.conf:2:18: error: terminate_delay must be between 0 and 3600 seconds, not 7200",
+    ),
     (
         "vrrp_instance VI_1 { version 4 }\n",
         "t.conf:1:30: error: version must be 2 or 3, not 4",
@@ -1522,4 +1603,277 @@ fn all_problems_are_reported_in_one_pass() {
     );
     assert!(c.is_none());
     assert_eq!(d.error_count(), 4, "{d}");
+}
+
+// ---- no number can crash the parser -------------------------------------------------------------
+
+/// Which block a timer keyword lives in.
+#[derive(Clone, Copy)]
+enum Block {
+    Global,
+    Instance,
+    Script,
+    Process,
+}
+
+/// A timer keyword, the largest value accepted (seconds) and where the model keeps it.
+struct TimerKw {
+    block: Block,
+    kw: &'static str,
+    max: f64,
+    get: fn(&VrrpConfig) -> Duration,
+}
+
+const TIMER_KWS: &[TimerKw] = &[
+    TimerKw {
+        block: Block::Global,
+        kw: "smtp_connect_timeout",
+        max: 4294.0,
+        get: |c| c.global.smtp_connect_timeout,
+    },
+    TimerKw {
+        block: Block::Global,
+        kw: "vrrp_garp_master_delay",
+        max: 4294.0,
+        get: |c| c.global.garp.master_delay,
+    },
+    TimerKw {
+        block: Block::Global,
+        kw: "vrrp_garp_master_refresh",
+        max: 4_294_967_295.0,
+        get: |c| c.global.garp.master_refresh,
+    },
+    TimerKw {
+        block: Block::Global,
+        kw: "vrrp_garp_lower_prio_delay",
+        max: 4294.0,
+        get: |c| c.global.garp.lower_prio_delay.unwrap_or_default(),
+    },
+    TimerKw {
+        block: Block::Global,
+        kw: "vrrp_garp_interval",
+        max: 4294.967295,
+        get: |c| c.global.garp_interval,
+    },
+    TimerKw {
+        block: Block::Global,
+        kw: "vrrp_gna_interval",
+        max: 4294.967295,
+        get: |c| c.global.gna_interval,
+    },
+    TimerKw {
+        block: Block::Global,
+        kw: "vrrp_startup_delay",
+        max: 4294.967295,
+        get: |c| c.global.startup_delay,
+    },
+    TimerKw {
+        block: Block::Instance,
+        kw: "advert_int",
+        max: 255.0,
+        get: |c| c.instances[0].advert_int,
+    },
+    TimerKw {
+        block: Block::Instance,
+        kw: "preempt_delay",
+        max: 1000.0,
+        get: |c| c.instances[0].preempt_delay,
+    },
+    TimerKw {
+        block: Block::Instance,
+        kw: "garp_master_delay",
+        max: 4294.0,
+        get: |c| c.instances[0].garp.master_delay,
+    },
+    TimerKw {
+        block: Block::Instance,
+        kw: "garp_master_refresh",
+        max: 4_294_967_295.0,
+        get: |c| c.instances[0].garp.master_refresh,
+    },
+    TimerKw {
+        block: Block::Instance,
+        kw: "garp_lower_prio_delay",
+        max: 4294.0,
+        get: |c| c.instances[0].garp.lower_prio_delay.unwrap_or_default(),
+    },
+    TimerKw {
+        block: Block::Script,
+        kw: "interval",
+        max: 4294.0,
+        get: |c| c.scripts["s"].interval,
+    },
+    TimerKw {
+        block: Block::Script,
+        kw: "timeout",
+        max: 4294.0,
+        get: |c| c.scripts["s"].timeout,
+    },
+    TimerKw {
+        block: Block::Process,
+        kw: "delay",
+        max: 3600.0,
+        get: |c| c.track_processes["p"].delay,
+    },
+    TimerKw {
+        block: Block::Process,
+        kw: "fork_delay",
+        max: 3600.0,
+        get: |c| c.track_processes["p"].fork_delay.unwrap_or_default(),
+    },
+    TimerKw {
+        block: Block::Process,
+        kw: "terminate_delay",
+        max: 3600.0,
+        get: |c| c.track_processes["p"].terminate_delay.unwrap_or_default(),
+    },
+];
+
+impl TimerKw {
+    /// A configuration setting the keyword to `v`, and the line `v` is on.
+    fn conf(&self, v: &str) -> (String, usize) {
+        let kw = self.kw;
+        match self.block {
+            Block::Global => (format!("global_defs {{\n {kw} {v}\n}}\n{}", inst("")), 2),
+            Block::Instance => (inst(&format!(" {kw} {v}")), 6),
+            Block::Script => (
+                format!("vrrp_script s {{\n script /bin/true\n {kw} {v}\n}}\n"),
+                3,
+            ),
+            Block::Process => (
+                format!("vrrp_track_process p {{\n process x\n {kw} {v}\n}}\n"),
+                3,
+            ),
+        }
+    }
+
+    /// Parses `kw v`: it must not panic; if accepted, the duration is within the keyword's
+    /// bounds; if not, an error on the value's line names the keyword.
+    fn check(&self, v: &str) -> Result<(), String> {
+        let (text, line) = self.conf(v);
+        let (c, d) = parse(&text);
+        match c {
+            Some(c) => {
+                let got = (self.get)(&c);
+                if got > Duration::from_secs_f64(self.max) {
+                    return Err(format!(
+                        "{} {v}: accepted as {got:?}, above {}",
+                        self.kw, self.max
+                    ));
+                }
+            }
+            None => {
+                let prefix = format!("t.conf:{line}:");
+                let named = d.iter().map(ToString::to_string).any(|l| {
+                    l.starts_with(&prefix) && l.contains(": error: ") && l.contains(self.kw)
+                });
+                if !named {
+                    return Err(format!(
+                        "{} {v}: rejected without naming it on line {line}:\n{d}",
+                        self.kw
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Numbers that once crashed `vrrpd -t` (`Duration::from_secs_f64` panics on overflow) or that
+/// sit on a boundary.
+const HOSTILE_NUMBERS: &[&str] = &[
+    "1e30",
+    "1e25",
+    "1E5",
+    "-0",
+    "-0.0",
+    "-1",
+    "+5",
+    ".5",
+    "5.",
+    "0",
+    "0.0",
+    "0.001",
+    "0.0000001",
+    "inf",
+    "-inf",
+    "infinity",
+    "NaN",
+    "nan",
+    "0x10",
+    "1.7976931348623157e308",
+    "5e-324",
+    "4.9406564584124654e-324",
+    "4294",
+    "4294.000001",
+    "4294.967295",
+    "4294.967296",
+    "4294967295",
+    "4294967296",
+    "18446744073709551615",
+    "18446744073709551616",
+    "99999999999999999999999",
+    "86400",
+    "86401",
+    "3600",
+    "3600.000001",
+    "1000",
+    "1000.0000001",
+    "255",
+    "255.5",
+    "40.95",
+    "40.96",
+    "1.5.5",
+    ".",
+    "+",
+    "",
+];
+
+#[test]
+fn no_number_written_for_a_timer_crashes_or_escapes_its_bounds() {
+    let huge = format!("1{}", "0".repeat(400));
+    let mut failures = Vec::new();
+    for t in TIMER_KWS {
+        for v in HOSTILE_NUMBERS.iter().copied().chain([huge.as_str()]) {
+            if let Err(e) = t.check(v) {
+                failures.push(e);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn timers_accept_keepalived_values_up_to_their_bounds() {
+    for t in TIMER_KWS {
+        let max = if t.kw == "advert_int" {
+            "255".to_string()
+        } else {
+            t.max.to_string()
+        };
+        let (text, _) = t.conf(&max);
+        let (c, d) = parse(&text);
+        let c = c.unwrap_or_else(|| panic!("{} {max} rejected:\n{d}", t.kw));
+        assert_eq!((t.get)(&c), Duration::from_secs_f64(t.max), "{}", t.kw);
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+    /// Any float, in every notation Rust prints, and any short string of number characters.
+    #[test]
+    fn no_float_crashes_a_timer(
+        bits in proptest::num::u64::ANY,
+        junk in "[-+0-9.eE]{0,12}",
+    ) {
+        let f = f64::from_bits(bits);
+        for t in TIMER_KWS {
+            for v in [format!("{f}"), format!("{f:e}"), format!("{f:?}"), junk.clone()] {
+                if let Err(e) = t.check(&v) {
+                    proptest::prop_assert!(false, "{}", e);
+                }
+            }
+        }
+    }
 }

@@ -265,3 +265,167 @@ fn locating_values_stays_cheap_on_a_large_file() {
     // Probing every value took 9.7 s here (debug build); the one-pass index takes ~50 ms.
     assert!(took < Duration::from_secs(3), "took {took:?}");
 }
+
+// ---- no number can crash the parser -------------------------------------------------------------
+
+/// Reads one timer back from the model.
+type Getter = fn(&VrrpConfig) -> Duration;
+
+/// Where each timer key goes, the largest value accepted (seconds), and where the model keeps it.
+const TIMER_KEYS: &[(&str, &str, f64, Getter)] = &[
+    ("global", "smtp_connect_timeout", 4294.0, |c| {
+        c.global.smtp_connect_timeout
+    }),
+    ("global", "vrrp_garp_master_delay", 4294.0, |c| {
+        c.global.garp.master_delay
+    }),
+    ("global", "vrrp_garp_master_refresh", 4_294_967_295.0, |c| {
+        c.global.garp.master_refresh
+    }),
+    ("global", "vrrp_garp_lower_prio_delay", 4294.0, |c| {
+        c.global.garp.lower_prio_delay.unwrap_or_default()
+    }),
+    ("global", "vrrp_garp_interval", 4294.967295, |c| {
+        c.global.garp_interval
+    }),
+    ("global", "vrrp_gna_interval", 4294.967295, |c| {
+        c.global.gna_interval
+    }),
+    ("global", "vrrp_startup_delay", 4294.967295, |c| {
+        c.global.startup_delay
+    }),
+    ("instance", "advert_int", 255.0, |c| {
+        c.instances[0].advert_int
+    }),
+    ("instance", "preempt_delay", 1000.0, |c| {
+        c.instances[0].preempt_delay
+    }),
+    ("instance", "garp_master_delay", 4294.0, |c| {
+        c.instances[0].garp.master_delay
+    }),
+    ("instance", "garp_master_refresh", 4_294_967_295.0, |c| {
+        c.instances[0].garp.master_refresh
+    }),
+    ("instance", "garp_lower_prio_delay", 4294.0, |c| {
+        c.instances[0].garp.lower_prio_delay.unwrap_or_default()
+    }),
+    ("script", "interval", 4294.0, |c| c.scripts["s"].interval),
+    ("script", "timeout", 4294.0, |c| c.scripts["s"].timeout),
+    ("process", "delay", 3600.0, |c| c.track_processes["p"].delay),
+    ("process", "fork_delay", 3600.0, |c| {
+        c.track_processes["p"].fork_delay.unwrap_or_default()
+    }),
+    ("process", "terminate_delay", 3600.0, |c| {
+        c.track_processes["p"].terminate_delay.unwrap_or_default()
+    }),
+];
+
+/// Parses a YAML configuration setting timer `key` to `v`: it must not panic, and an accepted
+/// value must be within the key's bounds (a rejected one comes with an error).
+fn check_timer(
+    block: &str,
+    key: &str,
+    max: f64,
+    get: Getter,
+    v: &str,
+) -> Result<(), String> {
+    let text = match block {
+        "global" => format!("global_defs:\n  {key}: {v}\n"),
+        "instance" => format!(
+            "vrrp_instances:\n  - name: A\n    virtual_router_id: 1\n    virtual_ipaddress: [192.0.2.1]\n    {key}: {v}\n"
+        ),
+        "script" => format!("vrrp_scripts:\n  - name: s\n    script: /bin/true\n    {key}: {v}\n"),
+        _ => format!("vrrp_track_processes:\n  - name: p\n    process: x\n    {key}: {v}\n"),
+    };
+    let (c, d) = parse(&text);
+    match c {
+        Some(c) if get(&c) > Duration::from_secs_f64(max) => Err(format!(
+            "{key}: {v}: accepted as {:?}, above {max}",
+            get(&c)
+        )),
+        None if d.error_count() == 0 => Err(format!("{key}: {v}: rejected without an error")),
+        _ => Ok(()),
+    }
+}
+
+#[test]
+fn no_number_written_for_a_timer_crashes_or_escapes_its_bounds() {
+    let hostile = [
+        "1e30",
+        "1e25",
+        "-0.0",
+        "-0",
+        "0",
+        "5e-324",
+        "1.7976931348623157e308",
+        ".inf",
+        "-.inf",
+        ".nan",
+        "4294967296",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-9223372036854775808",
+        "4294.5",
+        "86401",
+        "\"1e30s\"",
+        "\"99999999999999999999999h\"",
+        "\"1e300h\"",
+        "\"179769313486231570000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000h\"",
+        "\"0.0000000001us\"",
+        "\"-5s\"",
+        "\"inf\"",
+        "\"NaN s\"",
+    ];
+    let mut failures = Vec::new();
+    for (block, key, max, get) in TIMER_KEYS {
+        for v in hostile {
+            if let Err(e) = check_timer(block, key, *max, *get, v) {
+                failures.push(e);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The values are rejected for the right reason, at the value.
+    let (_, d) = parse("global_defs:\n  vrrp_garp_master_delay: 1e30\n");
+    assert_eq!(
+        lines(&d),
+        ["t.yaml:2:27: error: vrrp_garp_master_delay must be between 0 and 4294 seconds, not 1e30"]
+    );
+    let (_, d) = parse(
+        "vrrp_scripts:\n  - name: s\n    script: /x\n    interval: \"10000000000000000s\"\n",
+    );
+    assert_eq!(
+        lines(&d),
+        ["t.yaml:4:15: error: interval must be between 0.001 and 4294 seconds, not 1e16"]
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+    /// Any float, as a YAML number and as a duration string with each unit.
+    #[test]
+    fn no_float_crashes_a_timer(bits in proptest::num::u64::ANY) {
+        let f = f64::from_bits(bits);
+        let number = if f.is_nan() {
+            ".nan".to_string()
+        } else if f.is_infinite() {
+            if f > 0.0 { ".inf".to_string() } else { "-.inf".to_string() }
+        } else {
+            format!("{f:e}")
+        };
+        let values = [
+            number,
+            format!("\"{}s\"", f.abs()),
+            format!("\"{}h\"", f.abs()),
+            format!("\"{}us\"", f.abs()),
+        ];
+        for (block, key, max, get) in TIMER_KEYS {
+            for v in &values {
+                if let Err(e) = check_timer(block, key, *max, *get, v) {
+                    proptest::prop_assert!(false, "{}", e);
+                }
+            }
+        }
+    }
+}

@@ -385,7 +385,8 @@ impl<'de> Deserialize<'de> for YDuration {
                         "duration {v} is not a non-negative number"
                     )));
                 }
-                Ok(YDuration(v))
+                // `+ 0.0` turns -0.0 into 0.0.
+                Ok(YDuration(v + 0.0))
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<YDuration, E> {
                 parse_duration(s).map(YDuration).ok_or_else(|| {

@@ -13,6 +13,20 @@ use super::lexer::Tok;
 use super::raw::*;
 use super::tree::{Block, Node};
 
+/// keepalived's `<TIMER>` syntax (`lib/parser.c` `read_decimal_unsigned_strvec`): an optional
+/// `+`, digits, an optional `.` and more digits. No sign, exponent, `inf`, `nan` or hex, so the
+/// value is always finite and non-negative (range checks are validation's job).
+fn decimal_seconds(s: &str) -> Option<f64> {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    let well_formed = digits.bytes().any(|b| b.is_ascii_digit())
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && digits.bytes().filter(|&b| b == b'.').count() <= 1;
+    if !well_formed {
+        return None;
+    }
+    digits.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
 /// Interprets the whole tree.
 pub(crate) fn interpret(nodes: &[Node], file: Span, diags: &mut Diagnostics) -> RawConfig {
     let mut p = P { d: diags };
@@ -136,9 +150,9 @@ impl P<'_> {
     }
 
     fn timer_tok(&mut self, kw: &str, t: &Tok) -> Option<Sp<f64>> {
-        match t.text.parse::<f64>() {
-            Ok(v) if v.is_finite() && v >= 0.0 => Some(Sp::new(v, t.span.clone())),
-            _ => {
+        match decimal_seconds(&t.text) {
+            Some(v) => Some(Sp::new(v, t.span.clone())),
+            None => {
                 self.d.error(
                     &t.span,
                     format!("{kw}: '{}' is not a number of seconds", t.text),

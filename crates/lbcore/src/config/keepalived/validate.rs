@@ -19,11 +19,31 @@ use crate::vrrp::packet::{AuthData, V3Ipv4Checksum, Version};
 use super::lexer::unescape;
 use super::raw::*;
 
+// Timer bounds, in seconds: keepalived 2.2.7's, measured with `keepalived -t` (a value outside
+// them is "invalid - ignoring" there, an error here). Every timer keyword has one, so that no
+// number written in a configuration can overflow a `Duration` or a deadline computed from it.
+
 /// keepalived `TIMER_MAX_SEC`: the upper bound of `preempt_delay`.
-const PREEMPT_DELAY_MAX_SECS: f64 = 1000.0;
+pub(crate) const PREEMPT_DELAY_MAX_SECS: f64 = 1000.0;
+/// `advert_int` as keepalived reads it, before the per-version rules (v2: 1..255 whole seconds,
+/// RFC 3768 §5.3.7; v3: 0.01..40.95 s, RFC 5798 §5.2.7).
+pub(crate) const ADVERT_INT_MAX_SECS: f64 = 255.0;
 /// VRRPv3 Max Adver Int bounds (RFC 5798 §5.2.7: 12 bits of centiseconds).
 const V3_ADVERT_MIN_CS: f64 = 1.0;
 const V3_ADVERT_MAX_CS: f64 = 4095.0;
+/// keepalived's whole-second timers (`UINT_MAX` microseconds): `garp_master_delay`,
+/// `garp_lower_prio_delay`, script `interval` / `timeout`, `smtp_connect_timeout`.
+pub(crate) const WHOLE_SECOND_TIMER_MAX_SECS: f64 = 4294.0;
+/// keepalived's microsecond timers (`UINT_MAX` microseconds): `vrrp_garp_interval`,
+/// `vrrp_gna_interval`, `vrrp_startup_delay`, `vrrp_delay_after_boot`.
+pub(crate) const FINE_TIMER_MAX_SECS: f64 = 4294.967295;
+/// `garp_master_refresh`: keepalived reads an unsigned 32-bit number of seconds.
+pub(crate) const GARP_REFRESH_MAX_SECS: f64 = 4_294_967_295.0;
+/// `vrrp_track_process` `delay`, `fork_delay`, `terminate_delay` (keepalived: 0.000001..3600).
+pub(crate) const TRACK_PROCESS_DELAY_MAX_SECS: f64 = 3600.0;
+/// The smallest script `interval` / `timeout` and `smtp_connect_timeout` (keepalived 2.2.7 takes
+/// whole seconds; later versions milliseconds, which vrrpd accepts).
+pub(crate) const MIN_POSITIVE_TIMER_SECS: f64 = 0.001;
 
 /// Turns a keyword-level configuration into the domain model, reporting every problem.
 pub(crate) fn validate(raw: RawConfig, d: &mut Diagnostics) -> VrrpConfig {
@@ -73,8 +93,13 @@ struct Names<'a> {
     processes: &'a BTreeMap<String, TrackProcess>,
 }
 
-fn secs(v: f64) -> Duration {
-    Duration::from_secs_f64(v)
+/// A number of seconds for a message: plain below 10^15, in exponent form beyond (`1e30`).
+fn num(v: f64) -> String {
+    if v.abs() >= 1e15 {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
 }
 
 impl V<'_> {
@@ -105,16 +130,40 @@ impl V<'_> {
             .and_then(|x| u32::try_from(x).ok())
     }
 
-    /// A duration that must be positive.
-    fn positive(&mut self, kw: &str, v: &Option<Sp<f64>>) -> Option<Duration> {
+    /// A timer within `lo..=hi` seconds, or an error naming the keyword, the range and the value.
+    /// The only float-to-`Duration` conversion of the configuration: checked, never panics.
+    fn timer(&mut self, kw: &str, v: &Sp<f64>, lo: f64, hi: f64) -> Option<Duration> {
+        if v.v >= lo
+            && v.v <= hi
+            && let Ok(d) = Duration::try_from_secs_f64(v.v)
+        {
+            return Some(d);
+        }
+        self.d.error(
+            &v.span,
+            format!(
+                "{kw} must be between {} and {} seconds, not {}",
+                num(lo),
+                num(hi),
+                num(v.v)
+            ),
+        );
+        None
+    }
+
+    fn opt_timer(&mut self, kw: &str, v: &Option<Sp<f64>>, lo: f64, hi: f64) -> Option<Duration> {
+        v.as_ref().and_then(|v| self.timer(kw, v, lo, hi))
+    }
+
+    /// A timer that must be positive, at most `hi` seconds.
+    fn positive(&mut self, kw: &str, v: &Option<Sp<f64>>, hi: f64) -> Option<Duration> {
         let v = v.as_ref()?;
-        if v.v > 0.0 {
-            Some(secs(v.v))
-        } else {
+        if v.v == 0.0 {
             self.d
                 .error(&v.span, format!("{kw} must be greater than 0"));
-            None
+            return None;
         }
+        self.timer(kw, v, MIN_POSITIVE_TIMER_SECS, hi)
     }
 
     fn ip(&mut self, kw: &str, v: &Sp<String>) -> Option<IpAddr> {
@@ -165,8 +214,13 @@ impl V<'_> {
 
     fn garp(&mut self, prefix: &str, base: &GarpConfig, g: &RawGarp) -> GarpConfig {
         let mut out = base.clone();
-        if let Some(v) = &g.master_delay {
-            out.master_delay = secs(v.v);
+        if let Some(v) = self.opt_timer(
+            &format!("{prefix}garp_master_delay"),
+            &g.master_delay,
+            0.0,
+            WHOLE_SECOND_TIMER_MAX_SECS,
+        ) {
+            out.master_delay = v;
         }
         if let Some(v) = self.u32_range(
             &format!("{prefix}garp_master_repeat"),
@@ -176,8 +230,13 @@ impl V<'_> {
         ) {
             out.master_repeat = v;
         }
-        if let Some(v) = &g.master_refresh {
-            out.master_refresh = secs(v.v);
+        if let Some(v) = self.opt_timer(
+            &format!("{prefix}garp_master_refresh"),
+            &g.master_refresh,
+            0.0,
+            GARP_REFRESH_MAX_SECS,
+        ) {
+            out.master_refresh = v;
         }
         if let Some(v) = self.u32_range(
             &format!("{prefix}garp_master_refresh_repeat"),
@@ -187,8 +246,13 @@ impl V<'_> {
         ) {
             out.master_refresh_repeat = v;
         }
-        if let Some(v) = &g.lower_prio_delay {
-            out.lower_prio_delay = Some(secs(v.v));
+        if let Some(v) = self.opt_timer(
+            &format!("{prefix}garp_lower_prio_delay"),
+            &g.lower_prio_delay,
+            0.0,
+            WHOLE_SECOND_TIMER_MAX_SECS,
+        ) {
+            out.lower_prio_delay = Some(v);
         }
         if let Some(v) = self.u32_range(
             &format!("{prefix}garp_lower_prio_repeat"),
@@ -229,7 +293,11 @@ impl V<'_> {
             }
         }
         out.smtp_helo_name = g.smtp_helo_name.as_ref().map(|s| s.v.clone());
-        if let Some(t) = self.positive("smtp_connect_timeout", &g.smtp_connect_timeout) {
+        if let Some(t) = self.positive(
+            "smtp_connect_timeout",
+            &g.smtp_connect_timeout,
+            WHOLE_SECOND_TIMER_MAX_SECS,
+        ) {
             out.smtp_connect_timeout = t;
         }
         // smtp_alert_vrrp is the VRRP-specific setting and wins over smtp_alert.
@@ -282,14 +350,22 @@ impl V<'_> {
             base.master_delay = Duration::ZERO;
         }
         out.garp = self.garp("vrrp_", &base, &g.garp);
-        out.garp_interval = g
-            .garp_interval
-            .as_ref()
-            .map_or(Duration::ZERO, |v| secs(v.v));
-        out.gna_interval = g
-            .gna_interval
-            .as_ref()
-            .map_or(Duration::ZERO, |v| secs(v.v));
+        out.garp_interval = self
+            .opt_timer(
+                "vrrp_garp_interval",
+                &g.garp_interval,
+                0.0,
+                FINE_TIMER_MAX_SECS,
+            )
+            .unwrap_or(Duration::ZERO);
+        out.gna_interval = self
+            .opt_timer(
+                "vrrp_gna_interval",
+                &g.gna_interval,
+                0.0,
+                FINE_TIMER_MAX_SECS,
+            )
+            .unwrap_or(Duration::ZERO);
         if let Some(v) = self.u8_range("vrrp_down_timer_adverts", &g.down_timer_adverts, 1, 100) {
             out.down_timer_adverts = v;
         }
@@ -305,10 +381,14 @@ impl V<'_> {
         }
         out.skip_check_adv_addr = g.skip_check_adv_addr.as_ref().is_some_and(|b| b.v);
         out.check_unicast_src = g.check_unicast_src.as_ref().is_some_and(|b| b.v);
-        out.startup_delay = g
-            .startup_delay
-            .as_ref()
-            .map_or(Duration::ZERO, |v| secs(v.v));
+        out.startup_delay = self
+            .opt_timer(
+                "vrrp_startup_delay",
+                &g.startup_delay,
+                0.0,
+                FINE_TIMER_MAX_SECS,
+            )
+            .unwrap_or(Duration::ZERO);
         out.notify_fifo = Self::fifo(&g.notify_fifo);
         out.vrrp_notify_fifo = Self::fifo(&g.vrrp_notify_fifo);
         out.notify_fifo_script = self.command("notify_fifo_script", &g.notify_fifo_script);
@@ -352,9 +432,11 @@ impl V<'_> {
                 continue;
             };
             let interval = self
-                .positive("interval", &s.interval)
+                .positive("interval", &s.interval, WHOLE_SECOND_TIMER_MAX_SECS)
                 .unwrap_or(DEFAULT_SCRIPT_INTERVAL);
-            let timeout = self.positive("timeout", &s.timeout).unwrap_or(interval);
+            let timeout = self
+                .positive("timeout", &s.timeout, WHOLE_SECOND_TIMER_MAX_SECS)
+                .unwrap_or(interval);
             let weight = self.opt_range("weight", &s.weight, -253, 253).unwrap_or(0);
             let rise = self.u32_range("rise", &s.rise, 1, u32::MAX).unwrap_or(1);
             let fall = self.u32_range("fall", &s.fall, 1, u32::MAX).unwrap_or(1);
@@ -420,6 +502,10 @@ impl V<'_> {
                     format!("quorum_max {max} is smaller than quorum {quorum}"),
                 );
             }
+            let max = TRACK_PROCESS_DELAY_MAX_SECS;
+            let delay = self.opt_timer("delay", &t.delay, 0.0, max);
+            let fork_delay = self.opt_timer("fork_delay", &t.fork_delay, 0.0, max);
+            let terminate_delay = self.opt_timer("terminate_delay", &t.terminate_delay, 0.0, max);
             out.insert(
                 t.name.v.clone(),
                 TrackProcess {
@@ -433,9 +519,9 @@ impl V<'_> {
                     },
                     quorum,
                     quorum_max,
-                    delay: t.delay.as_ref().map_or(Duration::ZERO, |v| secs(v.v)),
-                    fork_delay: t.fork_delay.as_ref().map(|v| secs(v.v)),
-                    terminate_delay: t.terminate_delay.as_ref().map(|v| secs(v.v)),
+                    delay: delay.unwrap_or(Duration::ZERO),
+                    fork_delay,
+                    terminate_delay,
                     span: t.name.span.clone(),
                 },
             );
@@ -732,20 +818,14 @@ impl V<'_> {
         let advert_int = self.advert_int(&who, r.advert_int.as_ref(), version);
 
         let mut preempt = r.preempt.as_ref().is_none_or(|p| p.v);
-        let mut preempt_delay = Duration::ZERO;
-        if let Some(d) = &r.preempt_delay {
-            if d.v > PREEMPT_DELAY_MAX_SECS {
-                self.d.error(
-                    &d.span,
-                    format!(
-                        "preempt_delay must be between 0 and 1000 seconds, not {}",
-                        d.v
-                    ),
-                );
-            } else {
-                preempt_delay = secs(d.v);
-            }
-        }
+        let mut preempt_delay = self
+            .opt_timer(
+                "preempt_delay",
+                &r.preempt_delay,
+                0.0,
+                PREEMPT_DELAY_MAX_SECS,
+            )
+            .unwrap_or(Duration::ZERO);
         if state == Some(InitialState::Master) {
             // keepalived vrrp.c: "nopreempt will not work with initial state MASTER - clearing".
             if let Some(p) = r.preempt.as_ref().filter(|p| !p.v) {
@@ -882,7 +962,7 @@ impl V<'_> {
         let Some(a) = a else {
             return DEFAULT_ADVERT_INT;
         };
-        if a.v <= 0.0 {
+        if a.v.is_nan() || a.v <= 0.0 {
             self.d.error(&a.span, "advert_int must be greater than 0");
             return DEFAULT_ADVERT_INT;
         }
@@ -890,8 +970,14 @@ impl V<'_> {
             Version::V2 => {
                 // RFC 3768 §5.3.7: whole seconds, 8 bits.
                 let rounded = a.v.round().max(1.0);
-                if rounded > 255.0 {
-                    self.d.error(&a.span, format!("advert_int must be between 1 and 255 seconds for VRRP version 2, not {}", a.v));
+                if rounded > ADVERT_INT_MAX_SECS {
+                    self.d.error(
+                        &a.span,
+                        format!(
+                            "advert_int must be between 1 and 255 seconds for VRRP version 2, not {}",
+                            num(a.v)
+                        ),
+                    );
                     return DEFAULT_ADVERT_INT;
                 }
                 if rounded != a.v {
@@ -900,14 +986,21 @@ impl V<'_> {
                         format!("{who}: VRRPv2 advertisement interval {}s must be an integer; rounding to {rounded}s", a.v),
                     );
                 }
-                secs(rounded)
+                // 1..=255 after the check above.
+                Duration::from_secs(rounded as u64)
             }
             Version::V3 => {
                 // RFC 5798 §5.2.7: 12 bits of centiseconds.
                 let cs = a.v * 100.0;
                 let rounded = cs.round();
                 if !(V3_ADVERT_MIN_CS..=V3_ADVERT_MAX_CS).contains(&rounded) {
-                    self.d.error(&a.span, format!("advert_int must be between 0.01 and 40.95 seconds for VRRP version 3, not {}", a.v));
+                    self.d.error(
+                        &a.span,
+                        format!(
+                            "advert_int must be between 0.01 and 40.95 seconds for VRRP version 3, not {}",
+                            num(a.v)
+                        ),
+                    );
                     return DEFAULT_ADVERT_INT;
                 }
                 if (rounded - cs).abs() > 1e-6 {
@@ -920,6 +1013,7 @@ impl V<'_> {
                         ),
                     );
                 }
+                // 1..=4095 after the check above.
                 Duration::from_millis((rounded as u64) * 10)
             }
         }
