@@ -1877,3 +1877,20 @@ proptest::proptest! {
         }
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+    /// `auth_pass` becomes exactly what the packet codec's `pass_auth` makes of it (one
+    /// definition of the PASS bytes, multi-byte characters cut at byte 8 included), with the
+    /// truncation warning exactly when `pass_auth` truncates.
+    #[test]
+    fn auth_pass_is_the_codecs_pass_auth(pw in "[a-zA-Z0-9éü€ #!{}]{1,12}") {
+        let (c, d) = ok(&inst(&format!(
+            " authentication {{\n  auth_type PASS\n  auth_pass \"{pw}\"\n }}\n"
+        )));
+        let (want, truncated) = lbcore::vrrp::packet::pass_auth(&pw);
+        proptest::prop_assert_eq!(c.instances[0].auth, want);
+        proptest::prop_assert_eq!(d.contains("truncating auth_pass to 8 characters"), truncated);
+    }
+}

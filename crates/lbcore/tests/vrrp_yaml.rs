@@ -322,13 +322,7 @@ const TIMER_KEYS: &[(&str, &str, f64, Getter)] = &[
 
 /// Parses a YAML configuration setting timer `key` to `v`: it must not panic, and an accepted
 /// value must be within the key's bounds (a rejected one comes with an error).
-fn check_timer(
-    block: &str,
-    key: &str,
-    max: f64,
-    get: Getter,
-    v: &str,
-) -> Result<(), String> {
+fn check_timer(block: &str, key: &str, max: f64, get: Getter, v: &str) -> Result<(), String> {
     let text = match block {
         "global" => format!("global_defs:\n  {key}: {v}\n"),
         "instance" => format!(
@@ -391,9 +385,8 @@ fn no_number_written_for_a_timer_crashes_or_escapes_its_bounds() {
         lines(&d),
         ["t.yaml:2:27: error: vrrp_garp_master_delay must be between 0 and 4294 seconds, not 1e30"]
     );
-    let (_, d) = parse(
-        "vrrp_scripts:\n  - name: s\n    script: /x\n    interval: \"10000000000000000s\"\n",
-    );
+    let (_, d) =
+        parse("vrrp_scripts:\n  - name: s\n    script: /x\n    interval: \"10000000000000000s\"\n");
     assert_eq!(
         lines(&d),
         ["t.yaml:4:15: error: interval must be between 0.001 and 4294 seconds, not 1e16"]

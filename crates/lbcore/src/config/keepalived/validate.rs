@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::config::vrrp::*;
 use crate::diag::{Diagnostics, Span, did_you_mean};
 use crate::vrrp::fsm::AddrListPolicy;
-use crate::vrrp::packet::{AuthData, V3Ipv4Checksum, Version};
+use crate::vrrp::packet::{AuthData, V3Ipv4Checksum, Version, pass_auth};
 
 use super::lexer::unescape;
 use super::raw::*;
@@ -790,15 +790,13 @@ impl V<'_> {
                     Some(t) => match &a.auth_pass {
                         None => self.d.error(&t.span, "auth_type PASS needs an auth_pass"),
                         Some(p) => {
-                            let bytes = p.v.as_bytes();
-                            if bytes.len() > 8 {
+                            // The packet codec's helper: one definition of the PASS bytes.
+                            let (data, truncated) = pass_auth(&p.v);
+                            if truncated {
                                 self.d
                                     .warning(&p.span, "truncating auth_pass to 8 characters");
                             }
-                            let mut pw = [0u8; 8];
-                            let n = bytes.len().min(8);
-                            pw[..n].copy_from_slice(&bytes[..n]);
-                            auth = AuthData::Pass(pw);
+                            auth = data;
                         }
                     },
                 }
