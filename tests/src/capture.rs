@@ -53,8 +53,12 @@ pub enum Payload {
     Garp {
         /// The announced address.
         ip: Ipv4Addr,
+        /// ARP operation (1 = request, keepalived's form; 2 = reply).
+        op: u16,
         /// The sender hardware address inside the ARP payload.
         sender_mac: Mac,
+        /// The target hardware address inside the ARP payload (keepalived: ff:ff:ff:ff:ff:ff).
+        target_mac: Mac,
     },
     /// An ICMPv6 neighbour advertisement for `target`.
     NeighbourAdvert {
@@ -70,6 +74,8 @@ pub enum Payload {
 pub struct Frame {
     /// Kernel capture timestamp (wall clock).
     pub wall: SystemTime,
+    /// Ethernet destination address.
+    pub dst_mac: Mac,
     /// Ethernet source address.
     pub src_mac: Mac,
     /// Decoded content.
@@ -189,6 +195,7 @@ fn decode_ethernet(wall: SystemTime, b: &[u8]) -> Option<Frame> {
     if b.len() < 14 {
         return None;
     }
+    let dst_mac: Mac = b[0..6].try_into().ok()?;
     let src_mac: Mac = b[6..12].try_into().ok()?;
     let ethertype = u16::from_be_bytes([b[12], b[13]]);
     let body = &b[14..];
@@ -201,6 +208,7 @@ fn decode_ethernet(wall: SystemTime, b: &[u8]) -> Option<Frame> {
     .unwrap_or(Payload::Other);
     Some(Frame {
         wall,
+        dst_mac,
         src_mac,
         payload,
     })
@@ -247,12 +255,16 @@ fn decode_arp(b: &[u8]) -> Option<Payload> {
     if b.len() < 28 || b[0..6] != [0, 1, 8, 0, 6, 4] {
         return None;
     }
+    let op = u16::from_be_bytes([b[6], b[7]]);
     let sender_mac: Mac = b[8..14].try_into().ok()?;
     let spa = Ipv4Addr::new(b[14], b[15], b[16], b[17]);
+    let target_mac: Mac = b[18..24].try_into().ok()?;
     let tpa = Ipv4Addr::new(b[24], b[25], b[26], b[27]);
     (spa == tpa).then_some(Payload::Garp {
         ip: spa,
+        op,
         sender_mac,
+        target_mac,
     })
 }
 
@@ -293,6 +305,75 @@ fn decode_vrrp(src: IpAddr, ttl: u8, b: &[u8], addr_len: usize) -> Option<Advert
         interval,
         addrs,
     })
+}
+
+/// A gratuitous ARP seen on the wire: when, and what the frame said.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GarpFrame {
+    /// Epoch seconds of the capture timestamp.
+    pub at: f64,
+    /// Ethernet destination.
+    pub dst_mac: Mac,
+    /// ARP operation.
+    pub op: u16,
+    /// ARP sender hardware address.
+    pub sender_mac: Mac,
+    /// ARP target hardware address.
+    pub target_mac: Mac,
+}
+
+impl GarpFrame {
+    /// Whether this is keepalived's frame for a sender at `mac` (`vrrp_arp.c`): Ethernet
+    /// broadcast, ARP request, sender hardware address `mac`, target hardware address broadcast
+    /// (sender IP == target IP is implied by [`Payload::Garp`]).
+    pub fn is_keepalived_form(&self, mac: &Mac) -> bool {
+        self.dst_mac == [0xff; 6]
+            && self.op == 1
+            && &self.sender_mac == mac
+            && self.target_mac == [0xff; 6]
+    }
+}
+
+/// Gratuitous ARPs for `ip` sent from Ethernet source `mac`, in capture order.
+pub fn garps_from(frames: &[Frame], mac: &Mac, ip: Ipv4Addr) -> Vec<GarpFrame> {
+    frames
+        .iter()
+        .filter(|f| &f.src_mac == mac)
+        .filter_map(|f| match f.payload {
+            Payload::Garp {
+                ip: announced,
+                op,
+                sender_mac,
+                target_mac,
+            } if announced == ip => Some(GarpFrame {
+                at: f.epoch_secs(),
+                dst_mac: f.dst_mac,
+                op,
+                sender_mac,
+                target_mac,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Splits time-ordered frames into bursts: a frame less than `gap` after the previous one joins
+/// its burst.
+pub fn bursts(garps: &[GarpFrame], gap: Duration) -> Vec<Vec<GarpFrame>> {
+    let mut out: Vec<Vec<GarpFrame>> = Vec::new();
+    for g in garps {
+        match out.last_mut() {
+            Some(burst)
+                if burst
+                    .last()
+                    .is_some_and(|prev| g.at - prev.at < gap.as_secs_f64()) =>
+            {
+                burst.push(g.clone());
+            }
+            _ => out.push(vec![g.clone()]),
+        }
+    }
+    out
 }
 
 /// Adverts (with their frames) sent from `mac`, in capture order.
@@ -399,9 +480,13 @@ mod tests {
             frames[1].payload,
             Payload::Garp {
                 ip: Ipv4Addr::new(192, 0, 2, 100),
-                sender_mac: [2, 0, 0, 0, 0, 0x12]
+                op: 1,
+                sender_mac: [2, 0, 0, 0, 0, 0x12],
+                target_mac: [0xff; 6],
             }
         );
+        assert_eq!(frames[1].dst_mac, [0xff; 6]);
+        assert_eq!(frames[0].dst_mac, [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]);
         let v3 = frames[2].advert().expect("v3 advert");
         assert_eq!(
             (v3.version, v3.priority, v3.interval),
@@ -412,6 +497,27 @@ mod tests {
             vec!["2001:db8::100".parse::<IpAddr>().expect("addr")]
         );
         assert_eq!(adverts_from(&frames, &[2, 0, 0, 0, 0, 0x12]).count(), 1);
+    }
+
+    #[test]
+    fn groups_garps_into_bursts() {
+        let mut pcap = pcap_header();
+        for (secs, usecs) in [(10, 0), (10, 300), (10, 900), (11, 5), (11, 400), (13, 0)] {
+            record(&mut pcap, secs, usecs, &garp_frame());
+        }
+        record(&mut pcap, 12, 0, &v2_advert_frame());
+        let frames = parse_pcap(&pcap).expect("valid pcap");
+        let b_mac = [2, 0, 0, 0, 0, 0x12];
+        let garps = garps_from(&frames, &b_mac, Ipv4Addr::new(192, 0, 2, 100));
+        assert_eq!(garps.len(), 6);
+        assert!(garps.iter().all(|g| g.is_keepalived_form(&b_mac)));
+        assert!(!garps[0].is_keepalived_form(&[2, 0, 0, 0, 0, 0x11]));
+        assert!(garps_from(&frames, &b_mac, Ipv4Addr::new(192, 0, 2, 101)).is_empty());
+        let sizes: Vec<usize> = bursts(&garps, Duration::from_millis(100))
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, vec![3, 2, 1]);
     }
 
     #[test]

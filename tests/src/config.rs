@@ -1,8 +1,8 @@
 //! keepalived.conf generation for the seed pair, and the RFC timer arithmetic the tests assert.
 //!
 //! Owns the template (the seed's `vrrp_instance VI_1`: VRID 51, priorities 101/100, PASS
-//! "somepassword", advert_int 1, VIP 192.0.2.100/32 on eth0) and its v3 / IPv6 / nopreempt
-//! variants. The timer formulas are written here from the RFCs, independently of `lbcore`, so the
+//! "somepassword", advert_int 1, VIP 192.0.2.100/32 on eth0) and its v3 / IPv6 / nopreempt /
+//! `garp_master_*` variants, with keepalived's documented GARP defaults. The timer formulas are written here from the RFCs, independently of `lbcore`, so the
 //! tests do not trust the code under test.
 
 use std::fmt::Write as _;
@@ -18,6 +18,68 @@ pub const AUTH_PASS: &str = "somepassword";
 pub const VIP4: &str = "192.0.2.100";
 /// IPv6 virtual address (v3-IPv6 cases).
 pub const VIP6: &str = "2001:db8::100";
+
+/// keepalived's default `garp_master_repeat`: announcements per VIP on becoming master
+/// (keepalived.conf(5): `vrrp_garp_master_repeat`, default 5).
+pub const DEFAULT_GARP_MASTER_REPEAT: u32 = 5;
+/// keepalived's default `garp_master_delay`: the second burst after becoming master
+/// (keepalived.conf(5): `vrrp_garp_master_delay`, default 5 s).
+pub const DEFAULT_GARP_MASTER_DELAY: Duration = Duration::from_secs(5);
+/// keepalived's default `garp_master_refresh_repeat` (keepalived.conf(5): default 1); refresh
+/// itself is off by default.
+pub const DEFAULT_GARP_MASTER_REFRESH_REPEAT: u32 = 1;
+
+/// Per-instance gratuitous-ARP settings (`garp_master_*`); `None` leaves the keyword out, so the
+/// daemon's default applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Garp {
+    /// `garp_master_repeat`.
+    pub master_repeat: Option<u32>,
+    /// `garp_master_delay` (whole seconds).
+    pub master_delay: Option<Duration>,
+    /// `garp_master_refresh` (whole seconds).
+    pub master_refresh: Option<Duration>,
+    /// `garp_master_refresh_repeat`.
+    pub master_refresh_repeat: Option<u32>,
+}
+
+impl Garp {
+    /// Announcements per VIP in the burst on becoming master and in the delayed second burst.
+    pub fn repeat(&self) -> u32 {
+        self.master_repeat.unwrap_or(DEFAULT_GARP_MASTER_REPEAT)
+    }
+
+    /// Delay of the second burst after becoming master (zero: none).
+    pub fn delay(&self) -> Duration {
+        self.master_delay.unwrap_or(DEFAULT_GARP_MASTER_DELAY)
+    }
+
+    /// Period of the refresh announcements while master (zero: off, keepalived's default).
+    pub fn refresh(&self) -> Duration {
+        self.master_refresh.unwrap_or(Duration::ZERO)
+    }
+
+    /// Announcements per VIP per refresh.
+    pub fn refresh_repeat(&self) -> u32 {
+        self.master_refresh_repeat
+            .unwrap_or(DEFAULT_GARP_MASTER_REFRESH_REPEAT)
+    }
+
+    fn render(&self, s: &mut String) {
+        if let Some(n) = self.master_repeat {
+            let _ = writeln!(s, "    garp_master_repeat {n}");
+        }
+        if let Some(d) = self.master_delay {
+            let _ = writeln!(s, "    garp_master_delay {}", d.as_secs());
+        }
+        if let Some(d) = self.master_refresh {
+            let _ = writeln!(s, "    garp_master_refresh {}", d.as_secs());
+        }
+        if let Some(n) = self.master_refresh_repeat {
+            let _ = writeln!(s, "    garp_master_refresh_repeat {n}");
+        }
+    }
+}
 
 /// Address family of the instance's virtual addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +105,8 @@ pub struct Instance {
     pub nopreempt: bool,
     /// Address family of the VIP.
     pub family: Family,
+    /// Gratuitous-ARP settings.
+    pub garp: Garp,
 }
 
 impl Instance {
@@ -55,6 +119,7 @@ impl Instance {
             advert_int: Duration::from_secs(1),
             nopreempt: false,
             family: Family::V4,
+            garp: Garp::default(),
         }
     }
 
@@ -76,6 +141,12 @@ impl Instance {
     pub fn nopreempt(mut self) -> Self {
         self.master = false;
         self.nopreempt = true;
+        self
+    }
+
+    /// With these `garp_master_*` settings.
+    pub fn garp(mut self, garp: Garp) -> Self {
+        self.garp = garp;
         self
     }
 
@@ -105,6 +176,7 @@ impl Instance {
         if self.nopreempt {
             let _ = writeln!(s, "    nopreempt");
         }
+        self.garp.render(&mut s);
         if self.version == 2 {
             let _ = writeln!(
                 s,
@@ -193,6 +265,35 @@ mod tests {
             assert!(text.contains(needle), "{needle:?} missing from\n{text}");
         }
         assert!(!text.contains("version 3"));
+        assert!(
+            !text.contains("garp_"),
+            "defaults leave garp keywords out:\n{text}"
+        );
+        let garp = Garp {
+            master_repeat: Some(3),
+            master_delay: Some(Duration::from_secs(1)),
+            master_refresh: Some(Duration::from_secs(2)),
+            master_refresh_repeat: Some(2),
+        };
+        let text = Instance::seed(true).garp(garp).render();
+        for needle in [
+            "garp_master_repeat 3\n",
+            "garp_master_delay 1\n",
+            "garp_master_refresh 2\n",
+            "garp_master_refresh_repeat 2\n",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from\n{text}");
+        }
+        let default = Garp::default();
+        assert_eq!(
+            (
+                default.repeat(),
+                default.delay(),
+                default.refresh(),
+                default.refresh_repeat()
+            ),
+            (5, Duration::from_secs(5), Duration::ZERO, 1)
+        );
         let v3 = Instance::seed(false)
             .v3(Duration::from_millis(50))
             .ipv6()

@@ -17,7 +17,7 @@ pub mod poll;
 pub mod process;
 pub mod scenario;
 
-pub use config::{Family, Instance, VIP4, VIP6};
+pub use config::{Family, Garp, Instance, VIP4, VIP6};
 pub use daemon::{Daemon, Impl};
 pub use lab::{Lab, Node, root_or_skip};
 pub use scenario::{Event, Failover, Pair};

@@ -4,14 +4,17 @@
 //!
 //! Owns the benchmark loop only; the lab, events and measurements are the system tests' own
 //! (`system_tests::scenario`), so the benchmark and the tests time failovers the same way. Each run
-//! uses a fresh lab. The failure is injected `interval × (1 + i/N)` after the election (run i of
-//! N), sweeping the phase of the master's advert cycle identically for every implementation.
+//! uses a fresh lab. The failure is injected `(i + 0.5)/N` of an advert interval after one of A's
+//! adverts on the wire (run i of N), sweeping the phase of the master's advert cycle identically
+//! for every implementation.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use system_tests::capture::adverts_from;
+use system_tests::poll::Stamp;
 use system_tests::scenario::{mann_whitney_p, median, quantile};
 use system_tests::{Event, Impl, Instance, Node, Pair};
 
@@ -94,9 +97,32 @@ fn run_once(imp: Impl, mode: Mode, event: Event, run: u32, runs: u32) -> Result<
     let bound = pair.election_bound();
     pair.wait_master(Node::A, bound)?;
     let interval = pair.conf_a.advert_int;
-    let phase = interval.mul_f64(f64::from(run) / f64::from(runs.max(1)));
-    pair.lab.sleep(interval + phase);
+    // Settle for one interval, then inject at a chosen phase of A's advert cycle, measured from
+    // A's last advert on the wire: (run + 0.5) / runs of an interval after it. Both
+    // implementations get the same phases, so even "event -> VIP seen on B" compares like with
+    // like (in real life the phase is uniformly random).
+    pair.lab.sleep(interval);
     pair.wait_master(Node::A, Duration::from_millis(10))?;
+    let target_phase = interval.mul_f64((f64::from(run) + 0.5) / f64::from(runs.max(1)));
+    let last = adverts_from(&pair.frames()?, &Node::A.mac())
+        .filter(|(_, a)| a.priority > 0)
+        .map(|(f, _)| f.epoch_secs())
+        .last()
+        .context("no advert from A in the capture")?;
+    // The first instant at that phase at least 5 ms from now (time to wake up on time).
+    let lead = Stamp::now().epoch_secs() + 0.005;
+    let period = interval.as_secs_f64();
+    let mut at = last + target_phase.as_secs_f64();
+    for _ in 0..1000 {
+        if at >= lead {
+            break;
+        }
+        at += period;
+    }
+    let wait = at - Stamp::now().epoch_secs();
+    if wait > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(wait));
+    }
     let f = pair.failover(event, Duration::from_secs(2))?;
     eprintln!(
         "  {} {} {} run {}: {f}; anchor -> VIP on B {}; B advert -> B GARP {}",
@@ -310,8 +336,8 @@ fn main() -> Result<()> {
         |s| s.advert_to_garp,
     )?;
     table(
-        "Silent failures: A's last advert -> the event (the phase; random, swept identically for \
-         both):",
+        "Silent failures: A's last advert -> the event (the phase: random in real life, swept \
+         here as (run + 0.5)/runs of an interval for both):",
         &results,
         &modes,
         &events,
