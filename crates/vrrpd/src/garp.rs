@@ -1,15 +1,19 @@
 //! Gratuitous ARP and unsolicited Neighbour Advertisement sender (RFC 3768 §6.4.2, RFC 5798
 //! §6.4.2) over one `AF_PACKET` socket.
 //!
-//! Owns: the packet socket and sending lbcore's ready-made Ethernet frames on a given interface,
-//! spaced by `vrrp_garp_interval` / `vrrp_gna_interval`. Must not: build frames (lbcore
+//! Owns: the packet socket (non-blocking, driven by the tokio reactor) and sending lbcore's
+//! ready-made Ethernet frames on a given interface, spaced by `vrrp_garp_interval` /
+//! `vrrp_gna_interval`; a frame the kernel refuses (`EAGAIN` after a wait, `ENOBUFS` after a few
+//! retries, any other error) is counted and logged, never lost silently. Must not: build frames (lbcore
 //! `announce` does) or decide when to announce (the state machine does).
 
 use std::io;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use socket2::{Domain, Socket, Type};
+use tokio::io::unix::AsyncFd;
 
 use lbcore::vrrp::announce;
 
@@ -43,38 +47,120 @@ impl Target {
     }
 }
 
-/// A send-only `AF_PACKET` socket (protocol 0: it receives nothing).
+/// How many times a frame refused with `ENOBUFS` (the interface's queue is full) is retried.
+pub const ENOBUFS_RETRIES: u32 = 3;
+/// Pause before each of those retries, so the queue can drain.
+pub const ENOBUFS_BACKOFF: Duration = Duration::from_millis(10);
+/// Longest wait for the socket to accept a frame (`EAGAIN`: send buffer full) before the frame is
+/// given up and counted as failed.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Running totals of an [`Announcer`], for logs and status.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Frames the kernel accepted.
+    pub sent: AtomicU64,
+    /// `ENOBUFS` retries (each retried frame counts once per retry).
+    pub retried: AtomicU64,
+    /// Frames given up (error, or still refused after the retries); each is logged.
+    pub failed: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CounterValues {
+    /// Frames the kernel accepted.
+    pub sent: u64,
+    /// `ENOBUFS` retries.
+    pub retried: u64,
+    /// Frames given up.
+    pub failed: u64,
+}
+
+/// A send-only, non-blocking `AF_PACKET` socket (protocol 0: it receives nothing), registered
+/// with the tokio reactor so a full send buffer waits instead of blocking a runtime thread.
 #[derive(Debug)]
 pub struct Announcer {
-    sock: Socket,
+    sock: AsyncFd<Socket>,
+    counters: Counters,
 }
 
 impl Announcer {
-    /// Opens the packet socket. Needs CAP_NET_RAW.
+    /// Opens the packet socket. Needs CAP_NET_RAW; must be called inside a tokio runtime.
     pub fn open() -> io::Result<Self> {
         let sock = Socket::new(Domain::PACKET, Type::RAW, None)?;
-        Ok(Self { sock })
+        sock.set_nonblocking(true)?;
+        Ok(Self {
+            sock: crate::sys::async_socket(sock)?,
+            counters: Counters::default(),
+        })
     }
 
-    /// Sends one announcement for `t`.
-    pub fn send(&self, t: &Target) -> io::Result<()> {
+    /// The running totals.
+    pub fn counters(&self) -> CounterValues {
+        CounterValues {
+            sent: self.counters.sent.load(Ordering::Relaxed),
+            retried: self.counters.retried.load(Ordering::Relaxed),
+            failed: self.counters.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sends one announcement for `t`. A full send buffer (`EAGAIN`) is waited out (at most
+    /// [`SEND_TIMEOUT`]); a full interface queue (`ENOBUFS`) is retried [`ENOBUFS_RETRIES`]
+    /// times. The frame is counted as sent or failed, never dropped silently.
+    pub async fn send(&self, t: &Target) -> io::Result<()> {
+        let res = self.try_send(t).await;
+        let counter = if res.is_ok() {
+            &self.counters.sent
+        } else {
+            &self.counters.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        res
+    }
+
+    async fn try_send(&self, t: &Target) -> io::Result<()> {
         let frame = t.frame();
         let (proto, dst) = match t.addr {
             IpAddr::V4(_) => (ETH_P_ARP, announce::BROADCAST_MAC),
             IpAddr::V6(_) => (ETH_P_IPV6, announce::ALL_NODES_MAC),
         };
         let to = crate::sys::packet_sockaddr(t.ifindex, proto, dst)?;
-        let sent = self.sock.send_to(&frame, &to)?;
-        if sent == frame.len() {
-            Ok(())
-        } else {
-            Err(io::Error::new(io::ErrorKind::WriteZero, "short send"))
+        let mut retries = 0;
+        loop {
+            let sent = tokio::time::timeout(SEND_TIMEOUT, async {
+                loop {
+                    let mut guard = self.sock.writable().await?;
+                    // EAGAIN clears the readiness and waits for the next writable event.
+                    if let Ok(res) = guard.try_io(|s| s.get_ref().send_to(&frame, &to)) {
+                        return res;
+                    }
+                }
+            })
+            .await
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "packet socket not writable",
+                ))
+            });
+            match sent {
+                Ok(n) if n == frame.len() => return Ok(()),
+                Ok(_) => return Err(io::Error::new(io::ErrorKind::WriteZero, "short send")),
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) && retries < ENOBUFS_RETRIES => {
+                    retries += 1;
+                    self.counters.retried.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(ENOBUFS_BACKOFF).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 
     /// Sends `repeat` announcements for each target, `repeat` rounds over all targets, waiting
     /// `interval` between two frames on the same family (0 = back to back, keepalived's
-    /// default). Returns the number of frames sent; failures are logged and skipped.
+    /// default). Returns the number of frames sent; a frame that could not be sent is counted,
+    /// logged at debug level, and summed up in one warning for the burst.
     pub async fn burst(
         &self,
         targets: &[Target],
@@ -83,6 +169,8 @@ impl Announcer {
         gna_interval: Duration,
     ) -> u64 {
         let mut sent = 0;
+        let mut failed = 0u64;
+        let mut last_error = None;
         let mut first = true;
         for _ in 0..repeat {
             for t in targets {
@@ -95,16 +183,29 @@ impl Announcer {
                     tokio::time::sleep(gap).await;
                 }
                 first = false;
-                match self.send(t) {
+                match self.send(t).await {
                     Ok(()) => {
                         sent += 1;
                         tracing::debug!(addr = %t.addr, interface = %t.ifname, "announcement sent");
                     }
                     Err(e) => {
-                        tracing::warn!(addr = %t.addr, interface = %t.ifname, error = %e, "cannot send announcement");
+                        failed += 1;
+                        tracing::debug!(addr = %t.addr, interface = %t.ifname, error = %e, "announcement not sent");
+                        last_error = Some(e);
                     }
                 }
             }
+        }
+        if let Some(error) = last_error {
+            let total = self.counters();
+            tracing::warn!(
+                sent,
+                failed,
+                total_failed = total.failed,
+                total_retried = total.retried,
+                error = %error,
+                "announcements not sent"
+            );
         }
         sent
     }
