@@ -847,6 +847,80 @@ fn warnings_keepalived_also_gives() {
     );
 }
 
+/// What keepalived 2.2.7 corrects with a message and runs (checked with `keepalived -t` in a
+/// namespace: "setting to 1", "Setting to 40.95s", "ignoring" an address) is a warning here too,
+/// with keepalived's correction applied.
+#[test]
+fn keepalived_corrections_are_warnings_with_the_same_correction() {
+    let (c, d) = ok(&format!(
+        "global_defs {{\n vrrp_garp_master_repeat 0\n vrrp_garp_master_refresh_repeat 0\n \
+         smtp_connect_timeout 0\n}}\n\
+         vrrp_script s {{\n script /bin/true\n interval 0\n timeout 0\n rise 0\n fall 0\n}}\n{}",
+        inst(
+            " version 3\n advert_int 41\n garp_master_repeat 0\n garp_lower_prio_repeat 0\n \
+             track_script {\n  s weight 254\n }\n track_interface {\n  eth1 weight -254\n }\n"
+        )
+    ));
+    assert_eq!(
+        d.lines().collect::<Vec<_>>(),
+        [
+            "t.conf:4:23: warning: smtp_connect_timeout must be greater than 0; setting it to 1 second, as keepalived does",
+            "t.conf:2:26: warning: vrrp_garp_master_repeat must be greater than 0; setting it to 1, as keepalived does",
+            "t.conf:3:34: warning: vrrp_garp_master_refresh_repeat must be greater than 0; setting it to 1, as keepalived does",
+            "t.conf:8:11: warning: interval must be greater than 0; setting it to 1 second, as keepalived does",
+            "t.conf:9:10: warning: timeout must be greater than 0; setting it to 1 second, as keepalived does",
+            "t.conf:10:7: warning: rise must be greater than 0; setting it to 1, as keepalived does",
+            "t.conf:11:7: warning: fall must be greater than 0; setting it to 1, as keepalived does",
+            "t.conf:19:13: warning: vrrp_instance VI_1: VRRPv3 advertisement interval 41s is out of range (at most 40.95s); setting it to 40.95s, as keepalived does",
+            "t.conf:23:12: warning: vrrp_instance VI_1: track_script weight 254 for 's' is out of range; setting it to 253, as keepalived does",
+            "t.conf:26:15: warning: vrrp_instance VI_1: track_interface weight -254 for 'eth1' is out of range; setting it to -253, as keepalived does",
+            "t.conf:20:21: warning: garp_master_repeat must be greater than 0; setting it to 1, as keepalived does",
+        ]
+    );
+    let g = &c.global;
+    assert_eq!(
+        (
+            g.garp.master_repeat,
+            g.garp.master_refresh_repeat,
+            g.smtp_connect_timeout
+        ),
+        (1, 1, Duration::from_secs(1))
+    );
+    let s = &c.scripts["s"];
+    assert_eq!(
+        (s.interval, s.timeout, s.rise, s.fall),
+        (Duration::from_secs(1), Duration::from_secs(1), 1, 1)
+    );
+    let i = &c.instances[0];
+    assert_eq!(i.advert_int, Duration::from_millis(40_950));
+    assert_eq!(i.garp.master_repeat, 1);
+    // keepalived takes 0 here silently: no announcements on hearing a lower-priority advert.
+    assert_eq!(i.garp.lower_prio_repeat, Some(0));
+    assert_eq!(i.track_script[0].weight.map(|w| w.value), Some(253));
+    assert_eq!(i.track_interface[0].weight.map(|w| w.value), Some(-253));
+
+    // An address of the other family is left out of virtual_ipaddress, keepalived's
+    // "address family must match VRRP instance [2001:db8::3] - ignoring".
+    let (c, d) = ok(
+        "vrrp_instance VI_1 {\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.3\n  2001:db8::3\n  192.0.2.4\n }\n}\n",
+    );
+    assert_eq!(
+        d.lines().collect::<Vec<_>>(),
+        [
+            "t.conf:5:3: warning: virtual_ipaddress: 2001:db8::3 is IPv6 but the first address of vrrp_instance VI_1 is IPv4 (all VIPs of an instance must be one family; use virtual_ipaddress_excluded to mix); ignoring it, as keepalived does"
+        ]
+    );
+    let i = &c.instances[0];
+    assert!(!i.ipv6);
+    assert_eq!(
+        i.vips
+            .iter()
+            .map(|a| a.addr.to_string())
+            .collect::<Vec<_>>(),
+        ["192.0.2.3", "192.0.2.4"]
+    );
+}
+
 #[test]
 fn everything_else_in_the_model() {
     let (c, d) = ok(concat!(
@@ -1254,8 +1328,8 @@ const ERRORS: &[(&str, &str)] = &[
         "t.conf:1:33: error: advert_int must be between 1 and 255 seconds for VRRP version 2, not 256",
     ),
     (
-        "vrrp_instance VI_1 { version 3\n advert_int 41 }\n",
-        "t.conf:2:13: error: advert_int must be between 0.01 and 40.95 seconds for VRRP version 3, not 41",
+        "vrrp_instance VI_1 { version 3\n advert_int 256 }\n",
+        "t.conf:2:13: error: advert_int must be between 0.01 and 40.95 seconds for VRRP version 3, not 256",
     ),
     (
         "vrrp_instance VI_1 { version 3\n advert_int 0.001 }\n",
@@ -1359,16 +1433,8 @@ const ERRORS: &[(&str, &str)] = &[
         "t.conf:2:9: error: weight must be between -253 and 253, not 254",
     ),
     (
-        "vrrp_script s { script /x\n interval 0 }\n",
-        "t.conf:2:11: error: interval must be greater than 0",
-    ),
-    (
-        "vrrp_script s { script /x\n timeout 0 }\n",
-        "t.conf:2:10: error: timeout must be greater than 0",
-    ),
-    (
-        "vrrp_script s { script /x\n rise 0 }\n",
-        "t.conf:2:7: error: rise must be between 1 and 4294967295, not 0",
+        "vrrp_script s { script /x\n rise 4294967296 }\n",
+        "t.conf:2:7: error: rise must be between 1 and 4294967295, not 4294967296",
     ),
     (
         "vrrp_script s { script /x\n fall -1 }\n",
@@ -1395,12 +1461,12 @@ const ERRORS: &[(&str, &str)] = &[
         "t.conf:1:20: error: vrrp_track_process 'p' has no process",
     ),
     (
-        "vrrp_script s { script /x }\nvrrp_instance VI_1 { track_script { s weight 254 } }\n",
-        "t.conf:2:46: error: weight must be between -253 and 253, not 254",
+        "vrrp_script s { script /x }\nvrrp_instance VI_1 { track_script { s weight 255 } }\n",
+        "t.conf:2:46: error: weight must be between -253 and 253, not 255",
     ),
     (
-        "vrrp_instance VI_1 { track_interface { eth1 weight -254 } }\n",
-        "t.conf:1:52: error: weight must be between -253 and 253, not -254",
+        "vrrp_instance VI_1 { track_interface { eth1 weight -255 } }\n",
+        "t.conf:1:52: error: weight must be between -253 and 253, not -255",
     ),
     (
         "global_defs { vrrp_down_timer_adverts 101 }\n",
@@ -1411,16 +1477,16 @@ const ERRORS: &[(&str, &str)] = &[
         "t.conf:1:41: error: down_timer_adverts must be between 1 and 100, not 0",
     ),
     (
-        "global_defs { vrrp_garp_master_repeat 0 }\n",
-        "t.conf:1:39: error: vrrp_garp_master_repeat must be between 1 and 255, not 0",
+        "global_defs { vrrp_garp_master_repeat -1 }\n",
+        "t.conf:1:39: error: vrrp_garp_master_repeat must be between 1 and 255, not -1",
     ),
     (
         "vrrp_instance VI_1 { garp_master_refresh_repeat 256 }\n",
         "t.conf:1:49: error: garp_master_refresh_repeat must be between 1 and 255, not 256",
     ),
     (
-        "vrrp_instance VI_1 { garp_lower_prio_repeat 0 }\n",
-        "t.conf:1:45: error: garp_lower_prio_repeat must be between 1 and 255, not 0",
+        "vrrp_instance VI_1 { garp_lower_prio_repeat 256 }\n",
+        "t.conf:1:45: error: garp_lower_prio_repeat must be between 0 and 255, not 256",
     ),
     (
         "vrrp_instance VI_1 { unicast_ttl 256 }\n",
@@ -1441,10 +1507,6 @@ const ERRORS: &[(&str, &str)] = &[
     (
         "global_defs { smtp_server h 0 }\n",
         "t.conf:1:29: error: smtp_server port must be between 1 and 65535, not 0",
-    ),
-    (
-        "global_defs { smtp_connect_timeout 0 }\n",
-        "t.conf:1:36: error: smtp_connect_timeout must be greater than 0",
     ),
     (
         "global_defs { vrrp_mcast_group4 192.0.2.1 }\n",
@@ -1486,10 +1548,6 @@ const ERRORS: &[(&str, &str)] = &[
     (
         "vrrp_instance VI_1 { virtual_ipaddress { 192.0.2.3 lable x } }\n",
         "t.conf:1:52: error: virtual_ipaddress: unknown address option 'lable'; did you mean 'label'?",
-    ),
-    (
-        "vrrp_instance VI_1 { virtual_ipaddress { 192.0.2.3\n 2001:db8::3 } }\n",
-        "t.conf:2:2: error: virtual_ipaddress: 2001:db8::3 is IPv6 but the first address of vrrp_instance VI_1 is IPv4 (all VIPs of an instance must be one family; use virtual_ipaddress_excluded to mix)",
     ),
     (
         "vrrp_instance VI_1 { unicast_src_ip 192.0.2.999 }\n",

@@ -130,6 +130,21 @@ impl V<'_> {
             .and_then(|x| u32::try_from(x).ok())
     }
 
+    /// A count within `1..=hi`; 0 is set to 1 with a warning, as keepalived does ("must be greater
+    /// than 0, setting to 1").
+    fn at_least_one(&mut self, kw: &str, v: &Option<Sp<i64>>, hi: u32) -> Option<u32> {
+        let v = v.as_ref()?;
+        if v.v == 0 {
+            self.d.warning(
+                &v.span,
+                format!("{kw} must be greater than 0; setting it to 1, as keepalived does"),
+            );
+            return Some(1);
+        }
+        self.range(kw, v, 1, i64::from(hi))
+            .and_then(|x| u32::try_from(x).ok())
+    }
+
     /// A timer within `lo..=hi` seconds, or an error naming the keyword, the range and the value.
     /// The only float-to-`Duration` conversion of the configuration: checked, never panics.
     fn timer(&mut self, kw: &str, v: &Sp<f64>, lo: f64, hi: f64) -> Option<Duration> {
@@ -155,13 +170,16 @@ impl V<'_> {
         v.as_ref().and_then(|v| self.timer(kw, v, lo, hi))
     }
 
-    /// A timer that must be positive, at most `hi` seconds.
+    /// A timer that must be positive, at most `hi` seconds. 0 is set to 1 s with a warning, as
+    /// keepalived does ("must be greater than 0, setting to 1").
     fn positive(&mut self, kw: &str, v: &Option<Sp<f64>>, hi: f64) -> Option<Duration> {
         let v = v.as_ref()?;
         if v.v == 0.0 {
-            self.d
-                .error(&v.span, format!("{kw} must be greater than 0"));
-            return None;
+            self.d.warning(
+                &v.span,
+                format!("{kw} must be greater than 0; setting it to 1 second, as keepalived does"),
+            );
+            return Some(Duration::from_secs(1));
         }
         self.timer(kw, v, MIN_POSITIVE_TIMER_SECS, hi)
     }
@@ -222,10 +240,9 @@ impl V<'_> {
         ) {
             out.master_delay = v;
         }
-        if let Some(v) = self.u32_range(
+        if let Some(v) = self.at_least_one(
             &format!("{prefix}garp_master_repeat"),
             &g.master_repeat,
-            1,
             255,
         ) {
             out.master_repeat = v;
@@ -238,10 +255,9 @@ impl V<'_> {
         ) {
             out.master_refresh = v;
         }
-        if let Some(v) = self.u32_range(
+        if let Some(v) = self.at_least_one(
             &format!("{prefix}garp_master_refresh_repeat"),
             &g.master_refresh_repeat,
-            1,
             255,
         ) {
             out.master_refresh_repeat = v;
@@ -254,10 +270,11 @@ impl V<'_> {
         ) {
             out.lower_prio_delay = Some(v);
         }
+        // keepalived accepts 0 here: no announcements on hearing a lower-priority advert.
         if let Some(v) = self.u32_range(
             &format!("{prefix}garp_lower_prio_repeat"),
             &g.lower_prio_repeat,
-            1,
+            0,
             255,
         ) {
             out.lower_prio_repeat = Some(v);
@@ -438,8 +455,8 @@ impl V<'_> {
                 .positive("timeout", &s.timeout, WHOLE_SECOND_TIMER_MAX_SECS)
                 .unwrap_or(interval);
             let weight = self.opt_range("weight", &s.weight, -253, 253).unwrap_or(0);
-            let rise = self.u32_range("rise", &s.rise, 1, u32::MAX).unwrap_or(1);
-            let fall = self.u32_range("fall", &s.fall, 1, u32::MAX).unwrap_or(1);
+            let rise = self.at_least_one("rise", &s.rise, u32::MAX).unwrap_or(1);
+            let fall = self.at_least_one("fall", &s.fall, u32::MAX).unwrap_or(1);
             out.insert(
                 s.name.v.clone(),
                 VrrpScript {
@@ -564,7 +581,22 @@ impl V<'_> {
             let weight = r
                 .weight
                 .as_ref()
-                .and_then(|w| self.range("weight", w, -weight_max, weight_max))
+                .and_then(|w| {
+                    if w.v.abs() == weight_max + 1 && weight_max == 253 {
+                        // keepalived: "weight for X cannot be +/-254. Setting to +/-253".
+                        let clamped = w.v.signum() * 253;
+                        self.d.warning(
+                            &w.span,
+                            format!(
+                                "{owner}: {kind} weight {} for '{}' is out of range; setting it \
+                                 to {clamped}, as keepalived does",
+                                w.v, r.name.v
+                            ),
+                        );
+                        return Some(clamped);
+                    }
+                    self.range("weight", w, -weight_max, weight_max)
+                })
                 .map(|w| Weight {
                     value: i16::try_from(w).unwrap_or(0),
                     reverse: r.reverse,
@@ -633,25 +665,30 @@ impl V<'_> {
         };
         let strict = r.strict_mode.as_ref().map_or(g.vrrp_strict, |b| b.v);
 
-        // §1.6 addresses; all VIPs of one instance are one family (RFC 5798 §5.2.9).
-        let vips = self.addrs("virtual_ipaddress", &r.vips);
+        // §1.6 addresses; all VIPs of one instance are one family (RFC 5798 §5.2.9): the first
+        // address decides and, as keepalived does ("address family must match VRRP instance -
+        // ignoring"), an address of the other family is left out with a warning.
+        let mut vips = self.addrs("virtual_ipaddress", &r.vips);
         let excluded_vips = self.addrs("virtual_ipaddress_excluded", &r.excluded_vips);
-        let mut ipv6 = None;
-        for a in &vips {
-            match ipv6 {
-                None => ipv6 = Some(a.addr.is_ipv6()),
-                Some(f) if f != a.addr.is_ipv6() => self.d.error(
+        let mut ipv6 = vips.first().map(|a| a.addr.is_ipv6());
+        if let Some(f) = ipv6 {
+            vips.retain(|a| {
+                if a.addr.is_ipv6() == f {
+                    return true;
+                }
+                self.d.warning(
                     &a.span,
                     format!(
                         "virtual_ipaddress: {} is {} but the first address of {who} is {} (all VIPs \
-                         of an instance must be one family; use virtual_ipaddress_excluded to mix)",
+                         of an instance must be one family; use virtual_ipaddress_excluded to mix); \
+                         ignoring it, as keepalived does",
                         a.addr,
                         fam(!f),
                         fam(f)
                     ),
-                ),
-                Some(_) => {}
-            }
+                );
+                false
+            });
         }
         if vips.is_empty() && r.vips.is_empty() {
             self.d
@@ -991,6 +1028,19 @@ impl V<'_> {
                 // RFC 5798 §5.2.7: 12 bits of centiseconds.
                 let cs = a.v * 100.0;
                 let rounded = cs.round();
+                if rounded > V3_ADVERT_MAX_CS && a.v <= ADVERT_INT_MAX_SECS {
+                    // keepalived: "VRRPv3 advertisement interval 41.00s is out of range. Must be
+                    // less than 40.96s. Setting to 40.95s".
+                    self.d.warning(
+                        &a.span,
+                        format!(
+                            "{who}: VRRPv3 advertisement interval {}s is out of range (at most \
+                             40.95s); setting it to 40.95s, as keepalived does",
+                            a.v
+                        ),
+                    );
+                    return Duration::from_millis(40_950);
+                }
                 if !(V3_ADVERT_MIN_CS..=V3_ADVERT_MAX_CS).contains(&rounded) {
                     self.d.error(
                         &a.span,
