@@ -160,7 +160,7 @@ struct Running {
     name: String,
     limiter: RateLimiter<&'static str>,
     peer_checksum: Option<V3Ipv4Checksum>,
-    garp_task: Option<JoinHandle<()>>,
+    garp_queue: Option<GarpQueue>,
     vips_added: bool,
     last_master: Option<IpAddr>,
 }
@@ -176,7 +176,7 @@ impl Driver {
             name,
             limiter: RateLimiter::new(DEFAULT_WINDOW),
             peer_checksum: None,
-            garp_task: None,
+            garp_queue: None,
             vips_added: false,
             last_master: None,
         };
@@ -405,10 +405,15 @@ impl Running {
         }
     }
 
-    async fn del_vips(&mut self) {
-        if let Some(t) = self.garp_task.take() {
-            t.abort();
+    /// Drops the bursts not sent yet and stops the one being sent: the addresses are going.
+    fn cancel_bursts(&mut self) {
+        if let Some(q) = self.garp_queue.take() {
+            q.task.abort();
         }
+    }
+
+    async fn del_vips(&mut self) {
+        self.cancel_bursts();
         tracing::info!("({}) removing VIPs.", self.name);
         remove_vips(&self.d.netlink, &self.name, &self.d.vips).await;
         self.vips_added = false;
@@ -436,16 +441,29 @@ impl Running {
         let (garp, gna) = (self.d.garp_interval, self.d.gna_interval);
         if garp.is_zero() && gna.is_zero() {
             self.d.announcer.burst(&targets, repeat, garp, gna).await;
-        } else {
-            // Spaced bursts must not hold up the state machine; a later DelVips aborts them.
-            if let Some(t) = self.garp_task.take() {
-                t.abort();
-            }
-            let announcer = Arc::clone(&self.d.announcer);
-            self.garp_task = Some(tokio::spawn(async move {
-                announcer.burst(&targets, repeat, garp, gna).await;
-            }));
+            return;
         }
+        // Spaced bursts must not hold up the state machine. They run one after the other on a
+        // worker: a burst asked for while one is still being sent (garp_master_delay shorter
+        // than garp_master_repeat x vrrp_garp_interval) waits for it instead of cutting it
+        // short. DelVips drops what is still queued.
+        let queue = match self.garp_queue.take() {
+            Some(q) if !q.task.is_finished() => q,
+            _ => GarpQueue::start(Arc::clone(&self.d.announcer), garp, gna),
+        };
+        match queue.tx.try_send((targets, repeat)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.d.status.lock().count_drop("garp_burst");
+                if let Some(suppressed) = self.limiter.allow("garp_burst", clock::now()) {
+                    tracing::warn!(instance = %self.name, queued = GARP_QUEUE, suppressed, "announcement burst dropped: bursts queued already");
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!(instance = %self.name, "announcement worker gone; burst not sent");
+            }
+        }
+        self.garp_queue = Some(queue);
     }
 
     fn transition(&mut self, from: State, to: State, reason: Reason, ctx: Option<AdvertCtx>) {
@@ -493,15 +511,35 @@ impl Running {
     async fn stop(&mut self) {
         self.d.fsm.shutdown(clock::now());
         self.drain(None).await;
-        if let Some(t) = self.garp_task.take() {
-            t.abort();
-        }
+        self.cancel_bursts();
         if self.vips_added {
             // The state machine releases on shutdown; this is the guarantee that SIGTERM never
             // leaves a VIP behind whatever state we were in.
             remove_vips(&self.d.netlink, &self.name, &self.d.vips).await;
         }
         self.publish();
+    }
+}
+
+/// Spaced bursts that may wait behind the one being sent; more are dropped, counted and logged
+/// (a peer flooding lower-priority adverts must not grow memory without bound).
+pub const GARP_QUEUE: usize = 8;
+
+/// The spaced announcement bursts of one instance, sent in order by one worker task.
+struct GarpQueue {
+    tx: mpsc::Sender<(Vec<Target>, u32)>,
+    task: JoinHandle<()>,
+}
+
+impl GarpQueue {
+    fn start(announcer: Arc<Announcer>, garp: Duration, gna: Duration) -> Self {
+        let (tx, mut rx) = mpsc::channel::<(Vec<Target>, u32)>(GARP_QUEUE);
+        let task = tokio::spawn(async move {
+            while let Some((targets, repeat)) = rx.recv().await {
+                announcer.burst(&targets, repeat, garp, gna).await;
+            }
+        });
+        Self { tx, task }
     }
 }
 

@@ -7,15 +7,19 @@
 //! retries, any other error) is counted and logged, never lost silently. Must not: build frames (lbcore
 //! `announce` does) or decide when to announce (the state machine does).
 
+use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
 use lbcore::vrrp::announce;
+
+use crate::clock;
 
 /// EtherType of ARP.
 const ETH_P_ARP: u16 = 0x0806;
@@ -83,6 +87,9 @@ pub struct CounterValues {
 pub struct Announcer {
     sock: AsyncFd<Socket>,
     counters: Counters,
+    /// Per (interface index, IPv6): the earliest time the next frame may leave, so that
+    /// `vrrp_garp_interval` / `vrrp_gna_interval` hold per interface across bursts and instances.
+    next_slot: Mutex<HashMap<(u32, bool), Instant>>,
 }
 
 impl Announcer {
@@ -93,6 +100,7 @@ impl Announcer {
         Ok(Self {
             sock: crate::sys::async_socket(sock)?,
             counters: Counters::default(),
+            next_slot: Mutex::new(HashMap::new()),
         })
     }
 
@@ -157,10 +165,25 @@ impl Announcer {
         }
     }
 
-    /// Sends `repeat` announcements for each target, `repeat` rounds over all targets, waiting
-    /// `interval` between two frames on the same family (0 = back to back, keepalived's
-    /// default). Returns the number of frames sent; a frame that could not be sent is counted,
-    /// logged at debug level, and summed up in one warning for the burst.
+    /// Reserves the next sending time on `t`'s interface and family, `gap` after the previous
+    /// reservation (keepalived spaces GARPs / NAs per interface), and returns it.
+    fn reserve(&self, t: &Target, gap: Duration) -> Instant {
+        let now = clock::now();
+        let mut slots = self
+            .next_slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let slot = slots.entry((t.ifindex, t.addr.is_ipv6())).or_insert(now);
+        let at = (*slot).max(now);
+        *slot = at + gap;
+        at
+    }
+
+    /// Sends `repeat` announcements for each target, `repeat` rounds over all targets, at least
+    /// `garp_interval` (IPv4) / `gna_interval` (IPv6) apart on one interface, counting frames of
+    /// earlier bursts too (0 = back to back, keepalived's default). Returns the number of frames
+    /// sent; a frame that could not be sent is counted, logged at debug level, and summed up in
+    /// one warning for the burst.
     pub async fn burst(
         &self,
         targets: &[Target],
@@ -171,7 +194,6 @@ impl Announcer {
         let mut sent = 0;
         let mut failed = 0u64;
         let mut last_error = None;
-        let mut first = true;
         for _ in 0..repeat {
             for t in targets {
                 let gap = if t.addr.is_ipv6() {
@@ -179,10 +201,9 @@ impl Announcer {
                 } else {
                     garp_interval
                 };
-                if !first && !gap.is_zero() {
-                    tokio::time::sleep(gap).await;
+                if !gap.is_zero() {
+                    tokio::time::sleep_until(clock::deadline(self.reserve(t, gap))).await;
                 }
-                first = false;
                 match self.send(t).await {
                     Ok(()) => {
                         sent += 1;

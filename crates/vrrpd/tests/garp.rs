@@ -1,6 +1,6 @@
 //! Gratuitous ARP sending (root, in namespaces), checked by capturing the frames at the other end
 //! of a veth pair: a full interface queue (`ENOBUFS`) is retried, then counted and logged, never
-//! lost silently.
+//! lost silently; spaced bursts (`vrrp_garp_interval`) queue behind each other.
 
 mod common;
 
@@ -8,7 +8,7 @@ use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use common::{Netns, require_root, veth};
+use common::{Netns, TempDir, Vrrpd, require_root, seed_conf, veth};
 use socket2::{Domain, Protocol, Socket, Type};
 use vrrpd::garp::{Announcer, Target};
 
@@ -42,7 +42,8 @@ fn gratuitous_arps(
     let mut seen = Vec::new();
     let mut buf = [0u8; 1514];
     while common::now() - last < quiet && start.elapsed() < limit {
-        let Ok(n) = (&mut &*sock).read(&mut buf) else {
+        let mut reader: &Socket = sock;
+        let Ok(n) = reader.read(&mut buf) else {
             continue;
         };
         let frame = &buf[..n];
@@ -118,4 +119,53 @@ fn full_interface_queue_is_retried_counted_and_never_silent() {
         Duration::from_secs(5),
     );
     assert_eq!(seen.len() as u64, counters.sent, "{counters:?}");
+}
+
+#[test]
+fn spaced_bursts_queue_instead_of_cutting_each_other_short() {
+    if !require_root("spaced_bursts_queue_instead_of_cutting_each_other_short") {
+        return;
+    }
+    let dir = TempDir::new("garpb");
+    let a = Netns::new("garpb-a");
+    let b = Netns::new("garpb-b");
+    veth(&a, &["192.0.2.11/24"], &b, &["192.0.2.12/24"]);
+    // 4 GARPs 0.4 s apart take 1.2 s; the second burst is due after 1 s, while the first is
+    // still being sent. Owner (priority 255): master at once.
+    const REPEAT: usize = 4;
+    const INTERVAL: Duration = Duration::from_millis(400);
+    let conf = dir.write(
+        "a.conf",
+        &format!(
+            "global_defs {{\n    vrrp_garp_interval {}\n    vrrp_garp_master_repeat {REPEAT}\n    \
+             vrrp_garp_master_delay 1\n}}\n{}",
+            INTERVAL.as_secs_f64(),
+            seed_conf("MASTER", 255, "")
+                .split_once("}\n")
+                .expect("global_defs")
+                .1
+        ),
+    );
+    let capture = arp_capture(&b);
+    let d = Vrrpd::start(&a, &dir, "a", &conf);
+    // Both bursts end 2 x 4 frames x 0.4 s after the transition; start-up adds well under 2 s.
+    // Then nothing more comes (no refresh): 1.5 s of silence ends the capture.
+    let seen = gratuitous_arps(
+        &capture,
+        VIP,
+        Duration::from_millis(1500),
+        Duration::from_secs(2) + INTERVAL * 8 + Duration::from_secs(2),
+    );
+    let log = d.log();
+    assert!(log.contains("(VI_1) Entering MASTER STATE"), "{log}");
+    assert_eq!(seen.len(), 2 * REPEAT, "frames at {seen:?}\n{log}");
+    // vrrp_garp_interval holds between every two frames, across the two bursts too. The
+    // frames are timed when this thread reads them; 100 ms covers its scheduling delays.
+    for w in seen.windows(2) {
+        let gap = w[1] - w[0];
+        assert!(
+            gap + Duration::from_millis(100) >= INTERVAL,
+            "gap {gap:?} < {INTERVAL:?}"
+        );
+    }
 }
