@@ -1,20 +1,20 @@
 //! Loading the configuration for the daemon and for `-t`.
 //!
-//! Owns: calling lbcore's front end (keepalived.conf, or YAML for `.yaml`/`.yml`), adding the
-//! daemon's own warnings about what is parsed but not acted on yet, and the valid / invalid
-//! verdict. Must not: touch the network or require root; `-t` runs anywhere.
+//! Owns: calling lbcore's front end (keepalived.conf, or YAML for `.yaml`/`.yml`), the one list
+//! of settings that are parsed but not acted on ([`not_acted_on`], printed by `-t` and logged at
+//! startup), and the valid / invalid verdict. Must not: touch the network or require root; `-t` runs anywhere.
 
 use std::path::Path;
 
-use lbcore::config::vrrp::VrrpConfig;
-use lbcore::diag::Diagnostics;
+use lbcore::config::vrrp::{Notify, VrrpConfig};
+use lbcore::diag::{Diagnostics, Span};
 
 /// The outcome of loading a file.
 #[derive(Debug)]
 pub struct Loaded {
     /// The configuration, when it has no error.
     pub config: Option<VrrpConfig>,
-    /// Every diagnostic: the front end's, then the daemon's.
+    /// The front end's diagnostics.
     pub diagnostics: Diagnostics,
 }
 
@@ -25,12 +25,10 @@ impl Loaded {
     }
 }
 
-/// Loads and validates `path`.
+/// Loads and validates `path` (the front end's diagnostics only; [`not_acted_on`] is separate
+/// so that `-t` prints it and the daemon logs it once at startup, never twice).
 pub fn load(path: &Path) -> Loaded {
-    let (config, mut diagnostics) = lbcore::config::load_vrrp(path);
-    if let Some(c) = &config {
-        diagnostics.extend(daemon_warnings(c));
-    }
+    let (config, diagnostics) = lbcore::config::load_vrrp(path);
     let config = config.filter(|_| !diagnostics.has_errors());
     Loaded {
         config,
@@ -38,91 +36,426 @@ pub fn load(path: &Path) -> Loaded {
     }
 }
 
-/// Warnings for configuration this daemon parses but does not act on yet.
-pub fn daemon_warnings(c: &VrrpConfig) -> Diagnostics {
-    let mut d = Diagnostics::new();
-    const TRACKING: &str = "is parsed but not yet acted on by vrrpd (issue: vrrpd tracking/reload)";
+/// A setting that vrrpd parses and validates but does not act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotActedOn {
+    /// The keyword as written in keepalived.conf (`vrrp_script`, `notify_master`, ...).
+    pub keyword: &'static str,
+    /// What it belongs to or names (`chk_haproxy`, `instance VI_1`, `global_defs`).
+    pub subject: String,
+    /// Where it is written; `None` for global settings the model keeps without a position.
+    pub span: Option<Span>,
+    /// What vrrpd does instead.
+    pub reason: &'static str,
+}
+
+impl std::fmt::Display for NotActedOn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}) is parsed but not acted on: {}",
+            self.keyword, self.subject, self.reason
+        )
+    }
+}
+
+const TRACKER: &str = "trackers are not run yet; the priority stays as configured";
+const TRACK_INTERFACE: &str =
+    "interfaces are not tracked yet; a link going down does not put the instance in FAULT";
+const NOTIFY: &str = "notify scripts are not run yet";
+const FIFO: &str = "the notify FIFO is not written yet";
+const SCRIPTS: &str = "no scripts are run yet";
+
+/// Every setting of `c` that is parsed but not acted on, in file order as far as the model keeps
+/// it (global settings first), with its position and what vrrpd does instead. The one list for
+/// both `-t` ([`config_test`]) and the startup log ([`crate::daemon::run`]).
+pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
+    let mut out = Vec::new();
+    let mut push = |keyword, subject: &str, span: Option<&Span>, reason| {
+        out.push(NotActedOn {
+            keyword,
+            subject: subject.to_string(),
+            span: span.cloned(),
+            reason,
+        });
+    };
+    let g = &c.global;
+    const GLOBAL: &str = "global_defs";
+    if g.notify_fifo.is_some() {
+        push("notify_fifo", GLOBAL, None, FIFO);
+    }
+    if g.vrrp_notify_fifo.is_some() {
+        push("vrrp_notify_fifo", GLOBAL, None, FIFO);
+    }
+    if let Some(cmd) = &g.notify_fifo_script {
+        push("notify_fifo_script", GLOBAL, Some(&cmd.span), FIFO);
+    }
+    if let Some(cmd) = &g.vrrp_notify_fifo_script {
+        push("vrrp_notify_fifo_script", GLOBAL, Some(&cmd.span), FIFO);
+    }
+    if g.script_user.is_some() {
+        push("script_user", GLOBAL, None, SCRIPTS);
+    }
+    if g.enable_script_security {
+        push("enable_script_security", GLOBAL, None, SCRIPTS);
+    }
+    for key in g.extra.keys() {
+        let keyword = match key.as_str() {
+            "vrrp_garp_extra_if" => "vrrp_garp_extra_if",
+            _ => "global_defs keyword",
+        };
+        push(
+            keyword,
+            key,
+            None,
+            "no extra announcements are sent on other interfaces",
+        );
+    }
     for s in c.scripts.values() {
-        d.warning(&s.span, format!("vrrp_script {} {TRACKING}", s.name));
+        push("vrrp_script", &s.name, Some(&s.span), TRACKER);
     }
     for p in c.track_processes.values() {
-        d.warning(&p.span, format!("vrrp_track_process {} {TRACKING}", p.name));
-    }
-    for g in &c.sync_groups {
-        d.warning(&g.span, format!("vrrp_sync_group {} {TRACKING}", g.name));
+        push("vrrp_track_process", &p.name, Some(&p.span), TRACKER);
     }
     for i in &c.instances {
-        for t in i
-            .track_script
-            .iter()
-            .chain(&i.track_interface)
-            .chain(&i.track_process)
-        {
-            d.warning(
-                &t.span,
-                format!("instance {}: tracker {} {TRACKING}", i.name, t.name),
+        let who = format!("instance {}", i.name);
+        let at = Some(&i.span);
+        for t in &i.track_script {
+            push("track_script", &t.name, Some(&t.span), TRACKER);
+        }
+        for t in &i.track_process {
+            push("track_process", &t.name, Some(&t.span), TRACKER);
+        }
+        for t in &i.track_interface {
+            push("track_interface", &t.name, Some(&t.span), TRACK_INTERFACE);
+        }
+        if i.dont_track_primary {
+            push(
+                "dont_track_primary",
+                &who,
+                at,
+                "interfaces are not tracked, the primary one included",
+            );
+        }
+        notify_commands(&mut push, &who, &i.notify, at);
+        if i.smtp_alert {
+            push("smtp_alert", &who, at, "no mail is sent yet");
+        }
+        if i.notify_priority_changes {
+            push(
+                "notify_priority_changes",
+                &who,
+                at,
+                "priority changes are not notified (no notify scripts or FIFO yet)",
             );
         }
         if i.use_vmac.is_some() {
-            d.warning(
-                &i.span,
-                format!(
-                    "instance {}: use_vmac is not supported yet; the interface MAC is used",
-                    i.name
-                ),
+            push(
+                "use_vmac",
+                &who,
+                at,
+                "no VMAC interface is created; adverts and announcements use the interface MAC",
             );
         }
-        if !i.virtual_routes.is_empty() || !i.virtual_rules.is_empty() {
-            d.warning(
-                &i.span,
-                format!(
-                    "instance {}: virtual_routes / virtual_rules are not applied yet",
-                    i.name
-                ),
+        if i.vmac_xmit_base {
+            push("vmac_xmit_base", &who, at, "no VMAC interface is created");
+        }
+        if !i.virtual_routes.is_empty() {
+            push("virtual_routes", &who, at, "routes are not installed");
+        }
+        if !i.virtual_rules.is_empty() {
+            push("virtual_rules", &who, at, "rules are not installed");
+        }
+        if !i.accept {
+            push(
+                "no_accept",
+                &who,
+                at,
+                "no firewall rules are installed: a master that does not own its VIPs accepts traffic to them, as with accept",
             );
         }
-        let n = &i.notify;
-        let scripts = [
-            &n.master,
-            &n.backup,
-            &n.fault,
-            &n.stop,
-            &n.deleted,
-            &n.master_rx_lower_pri,
-            &n.generic,
-        ];
-        if scripts.iter().any(|s| s.is_some()) || i.smtp_alert {
-            d.warning(
-                &i.span,
-                format!(
-                    "instance {}: notify scripts and smtp_alert are not run yet",
-                    i.name
-                ),
+        if i.unicast_fault_no_peer {
+            push(
+                "unicast_fault_no_peer",
+                &who,
+                at,
+                "an instance without a unicast peer is not put in FAULT",
+            );
+        }
+        if i.track_src_ip {
+            push(
+                "track_src_ip",
+                &who,
+                at,
+                "the source address is not tracked; its removal does not put the instance in FAULT",
+            );
+        }
+        if i.promote_secondaries {
+            push(
+                "promote_secondaries",
+                &who,
+                at,
+                "promote_secondaries is not set on the interface",
+            );
+        }
+        if i.kernel_rx_buf_size.is_some() {
+            push(
+                "kernel_rx_buf_size",
+                &who,
+                at,
+                "the VRRP socket keeps the kernel's default receive buffer",
+            );
+        }
+        for v in i.vips.iter().chain(&i.excluded_vips) {
+            for o in &v.options {
+                push(
+                    "virtual_ipaddress option",
+                    &format!("{} {o}", v.addr),
+                    Some(&v.span),
+                    "this address option is not applied",
+                );
+            }
+        }
+    }
+    for g in &c.sync_groups {
+        let who = format!("vrrp_sync_group {}", g.name);
+        let at = Some(&g.span);
+        push(
+            "vrrp_sync_group",
+            &g.name,
+            at,
+            "instances change state independently; groups are not synchronised yet",
+        );
+        for t in &g.track_script {
+            push("track_script", &t.name, Some(&t.span), TRACKER);
+        }
+        for t in &g.track_process {
+            push("track_process", &t.name, Some(&t.span), TRACKER);
+        }
+        for t in &g.track_interface {
+            push("track_interface", &t.name, Some(&t.span), TRACK_INTERFACE);
+        }
+        notify_commands(&mut push, &who, &g.notify, at);
+        if g.smtp_alert {
+            push("smtp_alert", &who, at, "no mail is sent yet");
+        }
+        if g.notify_priority_changes {
+            push(
+                "notify_priority_changes",
+                &who,
+                at,
+                "priority changes are not notified (no notify scripts or FIFO yet)",
             );
         }
     }
-    d
+    out
 }
 
-/// Whether any tracker is configured (one info line at startup says they are not acted on).
-pub fn has_trackers(c: &VrrpConfig) -> bool {
-    !c.scripts.is_empty()
-        || !c.track_processes.is_empty()
-        || c.instances.iter().any(|i| {
-            !i.track_script.is_empty()
-                || !i.track_interface.is_empty()
-                || !i.track_process.is_empty()
-        })
-        || c.sync_groups.iter().any(|g| {
-            !g.track_script.is_empty()
-                || !g.track_interface.is_empty()
-                || !g.track_process.is_empty()
-        })
+fn notify_commands(
+    push: &mut impl FnMut(&'static str, &str, Option<&Span>, &'static str),
+    who: &str,
+    n: &Notify,
+    block: Option<&Span>,
+) {
+    let commands = [
+        ("notify_master", &n.master),
+        ("notify_backup", &n.backup),
+        ("notify_fault", &n.fault),
+        ("notify_stop", &n.stop),
+        ("notify_deleted", &n.deleted),
+        ("notify_master_rx_lower_pri", &n.master_rx_lower_pri),
+        ("notify", &n.generic),
+    ];
+    for (keyword, cmd) in commands {
+        if let Some(cmd) = cmd {
+            push(keyword, who, Some(&cmd.span), NOTIFY);
+        }
+    }
+    if n.send_deleted && n.deleted.is_none() {
+        push("notify_deleted", who, block, NOTIFY);
+    }
+}
+
+/// `-t`: the front end's diagnostics and one warning per [`not_acted_on`] entry (global ones at
+/// `path:1:1`).
+pub fn test_diagnostics(path: &Path) -> (bool, Diagnostics) {
+    let mut loaded = load(path);
+    if let Some(c) = &loaded.config {
+        let file = Span::file_start(path);
+        for n in not_acted_on(c) {
+            loaded
+                .diagnostics
+                .warning(n.span.as_ref().unwrap_or(&file), n.to_string());
+        }
+    }
+    (loaded.is_valid(), loaded.diagnostics)
 }
 
 /// `-t`: prints every diagnostic to stderr and returns whether the file is valid.
 pub fn config_test(path: &Path) -> bool {
-    let loaded = load(path);
-    eprint!("{}", loaded.diagnostics);
-    loaded.is_valid()
+    let (valid, diagnostics) = test_diagnostics(path);
+    eprint!("{diagnostics}");
+    valid
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> VrrpConfig {
+        let (cfg, d) = lbcore::config::keepalived::parse_str(text, Path::new("t.conf"));
+        assert!(!d.has_errors(), "{d}");
+        cfg.unwrap_or_else(|| panic!("{d}"))
+    }
+
+    const EVERYTHING: &str = r#"global_defs {
+    notify_fifo /run/k.fifo
+    vrrp_notify_fifo /run/kv.fifo
+    notify_fifo_script /bin/true
+    script_user nobody
+    enable_script_security
+    vrrp_garp_extra_if 5
+}
+vrrp_script chk {
+    script "/bin/true"
+}
+vrrp_track_process proc {
+    process haproxy
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        192.0.2.100 use_vmac
+    }
+    virtual_routes {
+        192.0.2.0/24 via 192.0.2.1
+    }
+    virtual_rules {
+        from 192.0.2.100 table 100
+    }
+    track_script {
+        chk
+    }
+    track_process {
+        proc
+    }
+    track_interface {
+        eth1
+    }
+    dont_track_primary
+    notify_master /bin/true
+    notify_backup /bin/true
+    notify_fault /bin/true
+    notify_stop /bin/true
+    notify /bin/true
+    smtp_alert
+    notify_priority_changes
+    use_vmac
+    no_accept
+    unicast_fault_no_peer
+    track_src_ip
+    promote_secondaries
+    kernel_rx_buf_size 65536
+}
+vrrp_sync_group G {
+    group {
+        VI_1
+    }
+    notify_master /bin/true
+}
+"#;
+
+    #[test]
+    fn every_unused_setting_is_listed_once_with_its_position() {
+        let list = not_acted_on(&parse(EVERYTHING));
+        let keywords: Vec<&str> = list.iter().map(|n| n.keyword).collect();
+        for k in [
+            "notify_fifo",
+            "vrrp_notify_fifo",
+            "notify_fifo_script",
+            "script_user",
+            "enable_script_security",
+            "vrrp_garp_extra_if",
+            "vrrp_script",
+            "vrrp_track_process",
+            "track_script",
+            "track_process",
+            "track_interface",
+            "dont_track_primary",
+            "notify_master",
+            "notify_backup",
+            "notify_fault",
+            "notify_stop",
+            "notify",
+            "smtp_alert",
+            "notify_priority_changes",
+            "use_vmac",
+            "virtual_routes",
+            "virtual_rules",
+            "no_accept",
+            "unicast_fault_no_peer",
+            "track_src_ip",
+            "promote_secondaries",
+            "kernel_rx_buf_size",
+            "vrrp_sync_group",
+            "virtual_ipaddress option",
+        ] {
+            assert!(keywords.contains(&k), "{k} missing from {keywords:?}");
+        }
+        // use_vmac once, not once per place that warns.
+        assert_eq!(keywords.iter().filter(|k| **k == "use_vmac").count(), 1);
+        // notify_master of the instance and of the group.
+        assert_eq!(
+            keywords.iter().filter(|k| **k == "notify_master").count(),
+            2
+        );
+        let at = |k: &str| {
+            list.iter()
+                .find(|n| n.keyword == k)
+                .and_then(|n| n.span.clone())
+                .map(|s| (s.line, s.col))
+        };
+        assert_eq!(at("vrrp_script"), Some((9, 13)));
+        assert_eq!(at("track_script"), Some((29, 9)));
+        assert_eq!(at("notify_fifo"), None);
+        let opt = list
+            .iter()
+            .find(|n| n.keyword == "virtual_ipaddress option")
+            .expect("option");
+        assert_eq!(opt.subject, "192.0.2.100 use_vmac");
+    }
+
+    #[test]
+    fn a_plain_instance_has_nothing_to_report() {
+        let list = not_acted_on(&parse(
+            "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    virtual_ipaddress {\n        192.0.2.100\n    }\n}\n",
+        ));
+        assert!(list.is_empty(), "{list:#?}");
+    }
+
+    #[test]
+    fn config_test_prints_the_list_at_positions() {
+        let path = std::env::temp_dir().join(format!("vrrpd-t-{}.conf", std::process::id()));
+        std::fs::write(&path, EVERYTHING).expect("write");
+        let (valid, d) = test_diagnostics(&path);
+        let _ = std::fs::remove_file(&path);
+        assert!(valid, "{d}");
+        let text = d.to_string();
+        assert!(
+            text.contains(&format!(
+                "{}:9:13: warning: vrrp_script (chk) is parsed but not acted on",
+                path.display()
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "{}:1:1: warning: notify_fifo (global_defs) is parsed but not acted on",
+                path.display()
+            )),
+            "{text}"
+        );
+    }
 }

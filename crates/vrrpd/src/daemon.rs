@@ -218,27 +218,15 @@ async fn prepare<'a>(
     })
 }
 
+/// One warning per setting that is parsed but not acted on ([`crate::config::not_acted_on`],
+/// the list `-t` prints too).
 fn log_not_acted_on(cfg: &VrrpConfig) {
-    if crate::config::has_trackers(cfg) {
-        tracing::info!(
-            scripts = cfg.scripts.len(),
-            track_processes = cfg.track_processes.len(),
-            "trackers (vrrp_script, vrrp_track_process, track_*) are parsed but not yet acted on"
-        );
-    }
-    if !cfg.sync_groups.is_empty() {
-        tracing::warn!(
-            groups = cfg.sync_groups.len(),
-            "vrrp_sync_group is parsed but not yet acted on"
-        );
-    }
-    if cfg.global.notify_fifo.is_some() {
-        tracing::warn!("notify_fifo is parsed but not yet written");
-    }
-    for i in &cfg.instances {
-        if i.use_vmac.is_some() {
-            tracing::warn!(instance = %i.name, "use_vmac is not supported yet; the interface mac is used");
-        }
+    for n in crate::config::not_acted_on(cfg) {
+        let at = n
+            .span
+            .as_ref()
+            .map_or_else(|| "global_defs".to_string(), ToString::to_string);
+        tracing::warn!(keyword = n.keyword, subject = %n.subject, at, reason = n.reason, "setting parsed but not acted on");
     }
 }
 

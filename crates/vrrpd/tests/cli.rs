@@ -41,7 +41,7 @@ fn config_test_accepts_the_seed_and_prints_warnings_with_positions() {
         assert_eq!(code, 0, "{f}: {stderr}");
         // The seed's vrrp_script is parsed but not run yet, and -t says so.
         assert!(
-            stderr.contains("chk_haproxy is parsed but not yet acted on"),
+            stderr.contains("vrrp_script (chk_haproxy) is parsed but not acted on"),
             "{f}: {stderr}"
         );
     }

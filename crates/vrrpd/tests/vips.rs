@@ -38,7 +38,8 @@ fn vips_cleanup_at_start_add_on_master_and_release_on_sigterm() {
         "nodad",
     ]);
 
-    let extra = "    virtual_ipaddress_excluded {\n        192.0.2.101\n        192.0.2.102/32 label eth0:vip\n        2001:db8::100\n    }\n";
+    // use_vmac is parsed but not acted on: said once at startup (it used to be said twice).
+    let extra = "    use_vmac\n    virtual_ipaddress_excluded {\n        192.0.2.101\n        192.0.2.102/32 label eth0:vip\n        2001:db8::100\n    }\n";
     let conf = dir.write("a.conf", &seed_conf("BACKUP", 100, extra));
     let started = common::now();
     let mut d = Vrrpd::start(&ns, &dir, "a", &conf);
@@ -49,6 +50,12 @@ fn vips_cleanup_at_start_add_on_master_and_release_on_sigterm() {
         d.log()
     );
     let log = d.log();
+    let unused: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("setting parsed but not acted on"))
+        .collect();
+    assert_eq!(unused.len(), 1, "{log}");
+    assert!(unused[0].contains("keyword=\"use_vmac\""), "{}", unused[0]);
     let cleanup = log
         .find("(VI_1) removing VIPs.")
         .unwrap_or_else(|| panic!("no cleanup line:\n{log}"));
