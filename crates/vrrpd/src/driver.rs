@@ -577,8 +577,13 @@ mod tests {
     #[test]
     fn fsm_config_carries_the_advert_policies() {
         let primary: IpAddr = "192.0.2.11".parse().expect("addr");
-        let plain = fsm_config(&instance(""), primary);
-        assert!(!plain.higher_prio_send_advert && !plain.lower_prio_no_advert);
+        // Whatever the model's defaults are, the state machine gets the instance's values.
+        let inst = instance("");
+        let plain = fsm_config(&inst, primary);
+        assert_eq!(
+            (plain.higher_prio_send_advert, plain.lower_prio_no_advert),
+            (inst.higher_prio_send_advert, inst.lower_prio_no_advert)
+        );
         let both = fsm_config(
             &instance(" higher_prio_send_advert\n lower_prio_no_advert\n"),
             primary,
