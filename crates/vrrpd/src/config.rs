@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use lbcore::config::vrrp::{Notify, VrrpConfig};
+use lbcore::config::vrrp::{Notify, OWNER_PRIORITY, VrrpConfig};
 use lbcore::diag::{Diagnostics, Span};
 
 /// The outcome of loading a file.
@@ -172,6 +172,14 @@ pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
                 &who,
                 at,
                 "no firewall rules are installed: a master that does not own its VIPs accepts traffic to them, as with accept",
+            );
+        }
+        if i.priority == OWNER_PRIORITY && !i.owner_ignore_adverts {
+            push(
+                "owner_ignore_adverts",
+                &who,
+                at,
+                "off is not honoured: vrrpd's address owner (priority 255) always ignores adverts, as with owner_ignore_adverts on; keepalived's would answer a lower-priority advert at once",
             );
         }
         if i.unicast_fault_no_peer {
@@ -425,6 +433,19 @@ vrrp_sync_group G {
             .find(|n| n.keyword == "virtual_ipaddress option")
             .expect("option");
         assert_eq!(opt.subject, "192.0.2.100 use_vmac");
+    }
+
+    #[test]
+    fn an_owner_is_reported_unless_owner_ignore_adverts_is_on() {
+        let owner = |extra: &str| {
+            not_acted_on(&parse(&format!(
+                "vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n    priority 255\n{extra}    virtual_ipaddress {{\n        192.0.2.100\n    }}\n}}\n"
+            )))
+        };
+        let list = owner("");
+        assert_eq!(list.len(), 1, "{list:#?}");
+        assert_eq!(list[0].keyword, "owner_ignore_adverts");
+        assert!(owner("    owner_ignore_adverts\n").is_empty());
     }
 
     #[test]

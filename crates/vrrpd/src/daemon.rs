@@ -314,6 +314,7 @@ pub async fn run(
                 name: p.inst.name.clone(),
                 tx,
                 peers: p.inst.unicast_peers.clone(),
+                check_unicast_src: p.inst.check_unicast_src,
             },
         );
         let status = Shared::new(InstanceStatus::new(

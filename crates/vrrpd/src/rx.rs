@@ -1,8 +1,8 @@
 //! Receive loop of one VRRP socket: socket-level checks, decoding, and demultiplexing by VRID.
 //!
 //! Owns: the checks that need the IP header (RFC 3768 §7.1 / RFC 5798 §7.1: TTL / hop limit 255
-//! in multicast mode, destination matching the socket's mode, unicast source among the configured
-//! peers with their `min_ttl`/`max_ttl`), decoding with lbcore's codec, and routing the result to
+//! in multicast mode, destination matching the socket's mode, and with `check_unicast_src` the
+//! unicast source among the configured peers with their `min_ttl`/`max_ttl`), decoding with lbcore's codec, and routing the result to
 //! the instance with that VRID (drops included, so they are counted on the right instance).
 //! Must not: apply the instance's protocol checks (auth, interval, address list: the state machine
 //! does) or block on a slow instance (its queue is bounded; overflow is counted).
@@ -34,6 +34,28 @@ pub struct Route {
     pub tx: mpsc::Sender<RxEvent>,
     /// Unicast peers (empty in multicast mode).
     pub peers: Vec<UnicastPeer>,
+    /// keepalived `check_unicast_src`: unicast adverts only from `peers`, within their
+    /// `min_ttl` / `max_ttl`. Off (keepalived's default), any source is accepted.
+    pub check_unicast_src: bool,
+}
+
+impl Route {
+    /// The unicast source filter of this route.
+    pub fn filter(&self) -> UnicastFilter<'_> {
+        UnicastFilter {
+            peers: &self.peers,
+            check_src: self.check_unicast_src,
+        }
+    }
+}
+
+/// Who may send an instance unicast adverts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnicastFilter<'a> {
+    /// The configured peers.
+    pub peers: &'a [UnicastPeer],
+    /// `check_unicast_src`: only from `peers`, with their TTL limits.
+    pub check_src: bool,
 }
 
 /// What to do with one received packet.
@@ -67,12 +89,12 @@ pub fn decode_kind(e: &DecodeError) -> &'static str {
     }
 }
 
-/// Applies the socket-level checks to `pkt` and decodes it. `peers_of(vrid)` gives the unicast
-/// peers of the instance with that VRID, `None` when there is none.
+/// Applies the socket-level checks to `pkt` and decodes it. `filter_of(vrid)` gives the unicast
+/// source filter of the instance with that VRID, `None` when there is no such instance.
 pub fn classify<'r>(
     mode: Mode,
     pkt: &Packet<'_>,
-    peers_of: impl Fn(u8) -> Option<&'r [UnicastPeer]>,
+    filter_of: impl Fn(u8) -> Option<UnicastFilter<'r>>,
 ) -> Verdict {
     let src = pkt.src;
     // The socket of the other mode on this interface gets it (keepalived: one socket per mode).
@@ -82,7 +104,7 @@ pub fn classify<'r>(
     let Some(&vrid) = pkt.payload.get(1) else {
         return Verdict::Malformed(format!("{} bytes from {src}", pkt.payload.len()));
     };
-    let Some(peers) = peers_of(vrid) else {
+    let Some(filter) = filter_of(vrid) else {
         return Verdict::UnknownVrid(vrid);
     };
     let drop = |kind: &'static str, detail: String| {
@@ -95,10 +117,12 @@ pub fn classify<'r>(
                 return drop("ttl", format!("ttl {:?} is not 255", pkt.ttl));
             }
         }
+        // keepalived vrrp_check_packet: in unicast mode the TTL 255 rule does not apply (adverts
+        // may cross routers), and without check_unicast_src any source is accepted.
+        Mode::Unicast(_) if !filter.check_src => {}
         Mode::Unicast(_) => {
-            // keepalived: unicast adverts only from configured peers; TTL limits per peer instead
-            // of the multicast rule (they may cross routers).
-            let Some(peer) = peers.iter().find(|p| p.addr == src) else {
+            // check_unicast_src: only configured peers, within their own TTL limits.
+            let Some(peer) = filter.peers.iter().find(|p| p.addr == src) else {
                 return drop(
                     "unicast_source",
                     format!("{src} is not a configured unicast peer"),
@@ -164,7 +188,7 @@ pub async fn rx_loop(
         };
         stats.lock().received += 1;
         let verdict = classify(sock.mode(), &pkt, |vrid| {
-            routes.get(&vrid).map(|r| r.peers.as_slice())
+            routes.get(&vrid).map(Route::filter)
         });
         match verdict {
             Verdict::Instance(vrid, ev) => {
@@ -240,6 +264,18 @@ mod tests {
         }
     }
 
+    const ANY: UnicastFilter<'static> = UnicastFilter {
+        peers: &[],
+        check_src: false,
+    };
+
+    fn checked(peers: &[UnicastPeer]) -> UnicastFilter<'_> {
+        UnicastFilter {
+            peers,
+            check_src: true,
+        }
+    }
+
     fn peer(addr: IpAddr, min_ttl: Option<u8>) -> UnicastPeer {
         UnicastPeer {
             addr,
@@ -255,7 +291,7 @@ mod tests {
         let v = classify(
             Mode::Multicast(GROUP),
             &pkt(A, GROUP, 255, &bytes),
-            |vrid| (vrid == 51).then_some(&[][..]),
+            |vrid| (vrid == 51).then_some(ANY),
         );
         assert_eq!(
             v,
@@ -274,7 +310,7 @@ mod tests {
     fn multicast_drops_ttl_other_than_255_on_the_instance() {
         let bytes = wire(&advert(51, Version::V2), A, GROUP);
         let v = classify(Mode::Multicast(GROUP), &pkt(A, GROUP, 254, &bytes), |_| {
-            Some(&[][..])
+            Some(ANY)
         });
         assert!(
             matches!(
@@ -298,7 +334,7 @@ mod tests {
         // A unicast advert reaching the multicast socket belongs to the unicast socket.
         assert_eq!(
             classify(Mode::Multicast(GROUP), &pkt(A, B, 255, &bytes), |_| Some(
-                &[][..]
+                ANY
             )),
             Verdict::OtherDestination
         );
@@ -307,13 +343,13 @@ mod tests {
             classify(
                 Mode::Multicast(GROUP),
                 &pkt(A, GROUP, 255, &bytes),
-                |vrid| (vrid == 51).then_some(&[][..])
+                |vrid| (vrid == 51).then_some(ANY)
             ),
             Verdict::UnknownVrid(52)
         );
         assert!(matches!(
             classify(Mode::Multicast(GROUP), &pkt(A, GROUP, 255, &[]), |_| Some(
-                &[][..]
+                ANY
             )),
             Verdict::Malformed(_)
         ));
@@ -323,12 +359,16 @@ mod tests {
     fn unicast_accepts_configured_peers_only_without_the_ttl_255_rule() {
         let peers = [peer(A, Some(250))];
         let ok = wire(&advert(51, Version::V2), A, B);
-        let v = classify(Mode::Unicast(B), &pkt(A, B, 252, &ok), |_| Some(&peers[..]));
+        let v = classify(Mode::Unicast(B), &pkt(A, B, 252, &ok), |_| {
+            Some(checked(&peers))
+        });
         assert!(
             matches!(v, Verdict::Instance(51, RxEvent::Advert { .. })),
             "{v:?}"
         );
-        let v = classify(Mode::Unicast(B), &pkt(A, B, 249, &ok), |_| Some(&peers[..]));
+        let v = classify(Mode::Unicast(B), &pkt(A, B, 249, &ok), |_| {
+            Some(checked(&peers))
+        });
         assert!(
             matches!(
                 v,
@@ -339,7 +379,7 @@ mod tests {
         let stranger = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 99));
         let bytes = wire(&advert(51, Version::V2), stranger, B);
         let v = classify(Mode::Unicast(B), &pkt(stranger, B, 255, &bytes), |_| {
-            Some(&peers[..])
+            Some(checked(&peers))
         });
         assert!(
             matches!(
@@ -357,11 +397,30 @@ mod tests {
     }
 
     #[test]
+    fn unicast_without_check_unicast_src_accepts_any_source_and_ttl() {
+        // keepalived's default: the peer list says where to send, not whom to hear.
+        let peers = [peer(A, Some(250))];
+        let stranger = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 99));
+        let bytes = wire(&advert(51, Version::V2), stranger, B);
+        let open = UnicastFilter {
+            peers: &peers,
+            check_src: false,
+        };
+        let v = classify(Mode::Unicast(B), &pkt(stranger, B, 7, &bytes), |_| {
+            Some(open)
+        });
+        assert!(
+            matches!(v, Verdict::Instance(51, RxEvent::Advert { src, .. }) if src == stranger),
+            "{v:?}"
+        );
+    }
+
+    #[test]
     fn corrupt_advert_is_counted_on_its_instance() {
         let mut bytes = wire(&advert(51, Version::V2), A, GROUP);
         bytes[2] ^= 0x01; // priority changed, checksum now wrong
         let v = classify(Mode::Multicast(GROUP), &pkt(A, GROUP, 255, &bytes), |_| {
-            Some(&[][..])
+            Some(ANY)
         });
         assert!(
             matches!(
@@ -380,7 +439,7 @@ mod tests {
         let v = classify(
             Mode::Multicast(GROUP),
             &pkt(A, GROUP, 255, &bytes[..10]),
-            |_| Some(&[][..]),
+            |_| Some(ANY),
         );
         assert!(
             matches!(
