@@ -548,24 +548,24 @@ fn did_you_mean_hints_per_block() {
 #[test]
 fn unsupported_keepalived_keywords_warn_and_skip_their_block() {
     let (c, d) = ok(&[
-        "global_defs {\n enable_snmp_vrrp\n net_namespace blue\n enable_dbus\n}\n",
+        "global_defs {\n enable_snmp_vrrp\n lvs_flush\n enable_dbus\n}\n",
         "bfd_instance b1 {\n neighbor_ip 192.0.2.9\n}\n",
         "virtual_server 192.0.2.100 443 {\n real_server 192.0.2.21 443 {\n  TCP_CHECK { connect_timeout 3 }\n }\n}\n",
         "virtual_server_group G { 192.0.2.100 443 }\n",
-        &inst(" track_file {\n  f\n }\n track_bfd {\n  b1\n }\n"),
+        &inst(" use_vmac_addr\n track_bfd {\n  b1\n }\n"),
     ]
     .concat());
     assert_eq!(c.instances.len(), 1);
     assert_eq!(
         d,
         "t.conf:2:2: warning: keepalived keyword 'enable_snmp_vrrp' (SNMP) is not supported by vrrpd and is ignored\n\
-         t.conf:3:2: warning: keepalived keyword 'net_namespace' (network namespaces) is not supported by vrrpd and is ignored\n\
+         t.conf:3:2: warning: keepalived keyword 'lvs_flush' (LVS / checkers) is not supported by vrrpd and is ignored\n\
          t.conf:4:2: warning: keepalived keyword 'enable_dbus' (DBus) is not supported by vrrpd and is ignored\n\
          t.conf:6:1: warning: keepalived keyword 'bfd_instance' (BFD) is not supported by vrrpd and is ignored; its block is skipped\n\
          t.conf:9:1: warning: keepalived keyword 'virtual_server' (LVS / checkers) is not supported by vrrpd and is ignored; its block is skipped\n\
          t.conf:14:1: warning: keepalived keyword 'virtual_server_group' (LVS / checkers) is not supported by vrrpd and is ignored; its block is skipped\n\
-         t.conf:20:2: warning: keepalived keyword 'track_file' is not supported by vrrpd and is ignored; its block is skipped\n\
-         t.conf:23:2: warning: keepalived keyword 'track_bfd' (BFD) is not supported by vrrpd and is ignored; its block is skipped\n"
+         t.conf:20:2: warning: keepalived keyword 'use_vmac_addr' is not supported by vrrpd and is ignored\n\
+         t.conf:21:2: warning: keepalived keyword 'track_bfd' (BFD) is not supported by vrrpd and is ignored; its block is skipped\n"
     );
 }
 
@@ -919,6 +919,156 @@ fn keepalived_corrections_are_warnings_with_the_same_correction() {
             .collect::<Vec<_>>(),
         ["192.0.2.3", "192.0.2.4"]
     );
+}
+
+/// `track_file` blocks and references, and the keepalived keywords that are kept for a later
+/// issue or warned about as having no effect: none is dropped silently.
+#[test]
+fn track_files_and_other_keepalived_keywords_are_kept_or_warned_about() {
+    let (c, d) = ok(concat!(
+        "net_namespace blue\ninstance lb1\nuse_pid_dir\n",
+        "global_defs {\n vrrp_rt_priority 50\n vrrp_no_swap\n max_auto_priority\n vrrp_priority -10\n",
+        " vrrp_delay_after_boot 1.5\n dynamic_interfaces\n state_dump_file /tmp/s.data\n",
+        " stats_dump_file /tmp/t.data\n json_dump_file /tmp/j.json\n data_use_instance off\n}\n",
+        "track_file tf {\n file \"/run/t f\"\n weight -3 reverse\n init_file 7\n}\n",
+        "vrrp_track_file old {\n file /run/old\n init_file overwrite\n}\n",
+        "track_file nofile {\n weight 2\n}\n",
+        "vrrp_instance VI_1 {\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1\n }\n",
+        " track_file {\n  tf\n  old weight -254 reverse\n  nofile\n }\n old_unicast_checksum\n",
+        " use_ipvlan ipvl0 192.0.2.9/24 private\n}\n",
+        "vrrp_instance VI_2 {\n virtual_router_id 2\n virtual_ipaddress {\n  192.0.2.2\n }\n",
+        " old_unicast_checksum never\n}\n",
+        "vrrp_sync_group G {\n group {\n  VI_1\n  VI_2\n }\n track_file {\n  tf weight 0\n }\n}\n",
+    ));
+    let why = "has no effect in vrrpd and is ignored: it tunes the scheduling of keepalived's \
+               single-threaded VRRP process, where one event loop runs every instance's timers, the \
+               scripts and netlink; vrrpd is not a single-threaded scheduler (each instance runs on \
+               its own task of a multi-threaded runtime); set CPU priority, affinity or memory \
+               locking in the service unit instead";
+    assert_eq!(
+        d.lines().collect::<Vec<_>>(),
+        [
+            format!("t.conf:5:2: warning: 'vrrp_rt_priority' {why}"),
+            format!("t.conf:6:2: warning: 'vrrp_no_swap' {why}"),
+            format!("t.conf:7:2: warning: 'max_auto_priority' {why}"),
+            format!("t.conf:8:2: warning: 'vrrp_priority' {why}"),
+            "t.conf:1:15: warning: net_namespace 'blue' is not entered by vrrpd: it runs in the \
+             network namespace it is started in; start it there (ip netns exec blue vrrpd ...)"
+                .to_string(),
+            "t.conf:25:12: warning: track_file 'nofile' has no file; it is removed".to_string(),
+            "t.conf:36:3: warning: vrrp_instance VI_1: track_file 'nofile' was removed; ignoring it"
+                .to_string(),
+        ]
+    );
+    let g = &c.global;
+    assert_eq!(g.net_namespace.as_deref(), Some("blue"));
+    assert_eq!(g.instance_name.as_deref(), Some("lb1"));
+    assert!(g.use_pid_dir && !g.data_use_instance);
+    assert_eq!(g.delay_after_boot, Some(Duration::from_millis(1500)));
+    assert_eq!(g.dynamic_interfaces, DynamicInterfaces::On);
+    assert_eq!(
+        [&g.state_dump_file, &g.stats_dump_file, &g.json_dump_file]
+            .map(|p| p.as_ref().and_then(|p| p.to_str())),
+        [
+            Some("/tmp/s.data"),
+            Some("/tmp/t.data"),
+            Some("/tmp/j.json")
+        ]
+    );
+    assert_eq!(
+        c.track_files.keys().collect::<Vec<_>>(),
+        ["old", "tf"],
+        "the file-less one is removed"
+    );
+    let tf = &c.track_files["tf"];
+    assert_eq!(tf.file, Path::new("/run/t f"));
+    assert_eq!(
+        tf.weight,
+        Weight {
+            value: -3,
+            reverse: true
+        }
+    );
+    assert_eq!(
+        tf.init_file,
+        Some(InitFile {
+            value: 7,
+            overwrite: false
+        })
+    );
+    assert_eq!(tf.span.to_string(), "t.conf:16:12");
+    let old = &c.track_files["old"];
+    assert_eq!(old.weight.value, 1, "keepalived's default weight");
+    assert_eq!(
+        old.init_file,
+        Some(InitFile {
+            value: 0,
+            overwrite: true
+        })
+    );
+    let i = &c.instances[0];
+    assert_eq!(
+        i.track_file
+            .iter()
+            .map(|r| (r.name.as_str(), r.weight))
+            .collect::<Vec<_>>(),
+        [
+            ("tf", None),
+            (
+                "old",
+                Some(Weight {
+                    value: -254,
+                    reverse: true
+                })
+            )
+        ]
+    );
+    assert_eq!(i.old_unicast_checksum, OldUnicastChecksum::Always);
+    assert_eq!(
+        i.use_ipvlan.as_deref(),
+        Some(&["ipvl0".to_string(), "192.0.2.9/24".into(), "private".into()][..])
+    );
+    assert_eq!(
+        c.instances[1].old_unicast_checksum,
+        OldUnicastChecksum::Never
+    );
+    assert_eq!(c.instances[1].use_ipvlan, None);
+    let gr = &c.sync_groups[0].track_file;
+    assert_eq!(
+        (gr[0].name.as_str(), gr[0].weight.map(|w| w.value)),
+        ("tf", Some(0))
+    );
+
+    // The same keywords in global_defs; without any of them, keepalived's defaults.
+    let (c, d) = ok(&format!(
+        "global_defs {{\n instance lb2\n use_pid_dir\n dynamic_interfaces allow_if_changes\n \
+         data_use_instance\n}}\n{}",
+        inst("")
+    ));
+    assert_eq!(d, "");
+    assert_eq!(c.global.instance_name.as_deref(), Some("lb2"));
+    assert!(c.global.use_pid_dir && c.global.data_use_instance);
+    assert_eq!(
+        c.global.dynamic_interfaces,
+        DynamicInterfaces::AllowIfChanges
+    );
+    let (c, _) = ok(&inst(""));
+    let g = &c.global;
+    assert_eq!(
+        (
+            &g.net_namespace,
+            &g.instance_name,
+            g.use_pid_dir,
+            g.delay_after_boot,
+            g.dynamic_interfaces
+        ),
+        (&None, &None, false, None, DynamicInterfaces::Off)
+    );
+    assert_eq!(
+        c.instances[0].old_unicast_checksum,
+        OldUnicastChecksum::Detect
+    );
+    assert!(c.track_files.is_empty() && c.instances[0].track_file.is_empty());
 }
 
 #[test]
@@ -1420,6 +1570,63 @@ const ERRORS: &[(&str, &str)] = &[
         "vrrp_track_process p { process x\n terminate_delay 7200 }\n",
         "t.conf:2:18: error: terminate_delay must be between 0 and 3600 seconds, not 7200",
     ),
+    // track_file and the keepalived keywords kept for later
+    (
+        "vrrp_instance VI_1 { track_file { nope } }\n",
+        "t.conf:1:35: error: vrrp_instance VI_1: track_file names unknown track_file 'nope'",
+    ),
+    (
+        "track_file tf { file /a }\nvrrp_instance VI_1 { virtual_router_id 1 }\nvrrp_sync_group G { group { VI_1 } track_file { fx } }\n",
+        "t.conf:3:49: error: vrrp_sync_group G: track_file names unknown track_file 'fx'; did you mean 'tf'?",
+    ),
+    (
+        "track_file t { file /a }\ntrack_file t { file /b }\n",
+        "t.conf:2:12: error: track_file 't' is already defined at t.conf:1:12",
+    ),
+    (
+        "track_file t { file /a\n weight 255 }\n",
+        "t.conf:2:9: error: weight must be between -254 and 254, not 255",
+    ),
+    (
+        "track_file t { file /a }\nvrrp_instance VI_1 { track_file { t weight 255 } }\n",
+        "t.conf:2:44: error: weight must be between -254 and 254, not 255",
+    ),
+    (
+        "track_file t { file /a\n init_file 1 x }\n",
+        "t.conf:2:14: error: init_file: unexpected 'x' (expected [VALUE] [overwrite])",
+    ),
+    (
+        "track_file t { file /a\n init_file 2147483648 }\n",
+        "t.conf:2:12: error: init_file must be between -2147483648 and 2147483647, not 2147483648",
+    ),
+    (
+        "track_file t { fiel /a }\n",
+        "t.conf:1:16: error: unknown keyword 'fiel' in track_file; did you mean 'file'?",
+    ),
+    (
+        "track_file { file /a }\n",
+        "t.conf:1:1: error: 'track_file' needs a name",
+    ),
+    (
+        "global_defs { dynamic_interfaces always }\n",
+        "t.conf:1:34: error: dynamic_interfaces: unknown option 'always' (allow_if_changes)",
+    ),
+    (
+        "vrrp_instance VI_1 { old_unicast_checksum sometimes }\n",
+        "t.conf:1:43: error: old_unicast_checksum: unknown option 'sometimes' (never)",
+    ),
+    (
+        "global_defs { vrrp_delay_after_boot 4295 }\n",
+        "t.conf:1:37: error: vrrp_delay_after_boot must be between 0 and 4294.967295 seconds, not 4295",
+    ),
+    (
+        "global_defs { data_use_instance 1 }\n",
+        "t.conf:1:33: error: data_use_instance: '1' is not a boolean (on|off|true|false|yes|no)",
+    ),
+    (
+        "net_namespace\n",
+        "t.conf:1:1: error: 'net_namespace' needs a value",
+    ),
     (
         "vrrp_instance VI_1 { version 4 }\n",
         "t.conf:1:30: error: version must be 2 or 3, not 4",
@@ -1724,6 +1931,12 @@ const TIMER_KWS: &[TimerKw] = &[
         kw: "vrrp_startup_delay",
         max: 4294.967295,
         get: |c| c.global.startup_delay,
+    },
+    TimerKw {
+        block: Block::Global,
+        kw: "vrrp_delay_after_boot",
+        max: 4294.967295,
+        get: |c| c.global.delay_after_boot.unwrap_or_default(),
     },
     TimerKw {
         block: Block::Instance,

@@ -85,6 +85,53 @@ fn full_yaml_equals_full_conf() {
             reverse: true
         }
     );
+    let m = &y.track_files["maintenance"];
+    assert_eq!(
+        (
+            m.file.to_str(),
+            m.weight.value,
+            m.weight.reverse,
+            m.init_file
+        ),
+        (
+            Some("/run/vrrpd/maintenance"),
+            -50,
+            true,
+            Some(InitFile {
+                value: 0,
+                overwrite: true
+            })
+        )
+    );
+    assert_eq!(
+        y.track_files["offset"].weight.value, 1,
+        "keepalived's default"
+    );
+    assert_eq!(i.track_file[1].weight.map(|w| w.value), Some(2));
+    assert_eq!(y.sync_groups[0].track_file[0].name, "offset");
+    assert_eq!(
+        y.instances[1].old_unicast_checksum,
+        OldUnicastChecksum::Never
+    );
+    assert_eq!(
+        y.instances[1].use_ipvlan.as_deref(),
+        Some(&["ipvl61".to_string(), "bridge".to_string()][..])
+    );
+    let g = &y.global;
+    assert_eq!(
+        (
+            g.instance_name.as_deref(),
+            g.use_pid_dir,
+            g.data_use_instance
+        ),
+        (Some("lb1"), true, true)
+    );
+    assert_eq!(g.delay_after_boot, Some(Duration::from_secs(30)));
+    assert_eq!(g.dynamic_interfaces, DynamicInterfaces::AllowIfChanges);
+    assert_eq!(
+        g.json_dump_file.as_deref(),
+        Some(Path::new("/run/vrrpd/state.json"))
+    );
 }
 
 #[test]
@@ -199,6 +246,22 @@ const ERRORS: &[(&str, &str)] = &[
         "vrrp_scripts:\n  - name: s\n    script: []\n",
         "t.yaml:3:13: error: script: empty command",
     ),
+    (
+        "vrrp_track_files: [{name: tf, file: /a}]\nvrrp_instances:\n  - name: A\n    virtual_router_id: 1\n    track_file: [tf, nope]\n",
+        "t.yaml:5:22: error: vrrp_instance A: track_file names unknown track_file 'nope'",
+    ),
+    (
+        "vrrp_track_files:\n  - name: tf\n    file: /a\n    init_file: {value: 2147483648}\n",
+        "t.yaml:4:24: error: init_file must be between -2147483648 and 2147483647, not 2147483648",
+    ),
+    (
+        "global_defs:\n  dynamic_interfaces: always\n",
+        "t.yaml:2:23: error: dynamic_interfaces: unknown option 'always' (allow_if_changes)",
+    ),
+    (
+        "vrrp_instances:\n  - name: A\n    virtual_router_id: 1\n    old_unicast_checksum: sometimes\n",
+        "t.yaml:4:27: error: old_unicast_checksum: unknown option 'sometimes' (never)",
+    ),
 ];
 
 #[test]
@@ -293,6 +356,9 @@ const TIMER_KEYS: &[(&str, &str, f64, Getter)] = &[
     }),
     ("global", "vrrp_startup_delay", 4294.967295, |c| {
         c.global.startup_delay
+    }),
+    ("global", "vrrp_delay_after_boot", 4294.967295, |c| {
+        c.global.delay_after_boot.unwrap_or_default()
     }),
     ("instance", "advert_int", 255.0, |c| {
         c.instances[0].advert_int

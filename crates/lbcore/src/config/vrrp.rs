@@ -45,6 +45,8 @@ pub struct VrrpConfig {
     pub scripts: BTreeMap<String, VrrpScript>,
     /// `vrrp_track_process` blocks by name.
     pub track_processes: BTreeMap<String, TrackProcess>,
+    /// `track_file` / `vrrp_track_file` blocks by name.
+    pub track_files: BTreeMap<String, TrackFile>,
     /// `vrrp_instance` blocks, in file order.
     pub instances: Vec<VrrpInstance>,
     /// `vrrp_sync_group` blocks, in file order.
@@ -114,8 +116,51 @@ pub struct GlobalDefs {
     pub notify_priority_changes: bool,
     /// `default_interface`.
     pub default_interface: String,
+    /// `net_namespace NAME` (kept; vrrpd runs in the namespace it is started in and warns).
+    pub net_namespace: Option<String>,
+    /// `instance NAME`: keepalived's instance name (pid and data file names), kept.
+    pub instance_name: Option<String>,
+    /// `use_pid_dir`: pid files under `/run/keepalived/`, kept.
+    pub use_pid_dir: bool,
+    /// `vrrp_delay_after_boot`: hold instances back until the system has been up this long, kept.
+    pub delay_after_boot: Option<Duration>,
+    /// `dynamic_interfaces [allow_if_changes]`, kept.
+    pub dynamic_interfaces: DynamicInterfaces,
+    /// `state_dump_file` (SIGUSR1 dump), kept.
+    pub state_dump_file: Option<PathBuf>,
+    /// `stats_dump_file` (SIGUSR2 dump), kept.
+    pub stats_dump_file: Option<PathBuf>,
+    /// `json_dump_file` (SIGJSON dump), kept.
+    pub json_dump_file: Option<PathBuf>,
+    /// `data_use_instance`: instance and namespace names in the dump file names, kept.
+    pub data_use_instance: bool,
     /// `vrrp_garp_extra_if`, kept for a later issue.
     pub extra: BTreeMap<String, Vec<String>>,
+}
+
+/// `dynamic_interfaces` (interfaces may come and go while running).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DynamicInterfaces {
+    /// Not set: interfaces are expected to exist at startup.
+    #[default]
+    Off,
+    /// `dynamic_interfaces`.
+    On,
+    /// `dynamic_interfaces allow_if_changes`: an interface may also change identity.
+    AllowIfChanges,
+}
+
+/// `old_unicast_checksum` (VRRPv3 unicast checksums of keepalived before 1.3.6, which put the
+/// multicast group in the pseudo-header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OldUnicastChecksum {
+    /// Not set: keepalived switches to the old form when a peer sends it.
+    #[default]
+    Detect,
+    /// `old_unicast_checksum`: send the old form.
+    Always,
+    /// `old_unicast_checksum never`: never use it.
+    Never,
 }
 
 /// GARP / unsolicited NA settings (global or per instance).
@@ -229,10 +274,35 @@ pub struct TrackProcess {
     pub span: Span,
 }
 
+/// `init_file [VALUE] [overwrite]` of a track file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InitFile {
+    /// Value written (default 0).
+    pub value: i32,
+    /// Write it even if the file exists.
+    pub overwrite: bool,
+}
+
+/// `track_file NAME { ... }` (`vrrp_track_file` is keepalived's deprecated synonym): a file
+/// holding a number, multiplied by the weight and added to the priority (reference §2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackFile {
+    /// Block name.
+    pub name: String,
+    /// `file`.
+    pub file: PathBuf,
+    /// `weight N [reverse]`: −254..=254, default 1; 0 = a non-zero value means FAULT.
+    pub weight: Weight,
+    /// `init_file`.
+    pub init_file: Option<InitFile>,
+    /// Where the block starts.
+    pub span: Span,
+}
+
 /// A reference from an instance or group to a tracker, with an optional weight override.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackRef {
-    /// Name of the tracker (script, process) or interface.
+    /// Name of the tracker (script, process, file) or interface.
     pub name: String,
     /// `weight N [reverse|noreverse]` override.
     pub weight: Option<Weight>,
@@ -376,6 +446,8 @@ pub struct VrrpInstance {
     pub track_interface: Vec<TrackRef>,
     /// `track_process`.
     pub track_process: Vec<TrackRef>,
+    /// `track_file`.
+    pub track_file: Vec<TrackRef>,
     /// `dont_track_primary`.
     pub dont_track_primary: bool,
     /// `mcast_src_ip` / `unicast_src_ip`.
@@ -422,6 +494,10 @@ pub struct VrrpInstance {
     pub kernel_rx_buf_size: Option<u32>,
     /// `vmac_xmit_base` (parsed, not yet acted on).
     pub vmac_xmit_base: bool,
+    /// `use_ipvlan [IF] [ADDR] [bridge|private|vepa]`, kept verbatim (not yet acted on).
+    pub use_ipvlan: Option<Vec<String>>,
+    /// `old_unicast_checksum [never]` (kept; vrrpd sends the current form).
+    pub old_unicast_checksum: OldUnicastChecksum,
     /// Where the block starts.
     pub span: Span,
 }
@@ -439,6 +515,8 @@ pub struct SyncGroup {
     pub track_interface: Vec<TrackRef>,
     /// Group-level `track_process`.
     pub track_process: Vec<TrackRef>,
+    /// Group-level `track_file`.
+    pub track_file: Vec<TrackRef>,
     /// Notifications.
     pub notify: Notify,
     /// `smtp_alert`.
@@ -485,6 +563,15 @@ impl Default for GlobalDefs {
             vrrp_notify_fifo_script: None,
             notify_priority_changes: false,
             default_interface: DEFAULT_INTERFACE.to_string(),
+            net_namespace: None,
+            instance_name: None,
+            use_pid_dir: false,
+            delay_after_boot: None,
+            dynamic_interfaces: DynamicInterfaces::Off,
+            state_dump_file: None,
+            stats_dump_file: None,
+            json_dump_file: None,
+            data_use_instance: false,
             extra: BTreeMap::new(),
         }
     }
@@ -497,6 +584,7 @@ impl Default for VrrpConfig {
             global: GlobalDefs::default(),
             scripts: BTreeMap::new(),
             track_processes: BTreeMap::new(),
+            track_files: BTreeMap::new(),
             instances: Vec::new(),
             sync_groups: Vec::new(),
         }
@@ -538,6 +626,9 @@ impl VrrpConfig {
         for t in c.track_processes.values_mut() {
             t.span = none.clone();
         }
+        for t in c.track_files.values_mut() {
+            t.span = none.clone();
+        }
         for i in &mut c.instances {
             i.span = none.clone();
             i.vips
@@ -547,6 +638,7 @@ impl VrrpConfig {
             refs(&mut i.track_script);
             refs(&mut i.track_interface);
             refs(&mut i.track_process);
+            refs(&mut i.track_file);
             notify(&mut i.notify);
         }
         for g in &mut c.sync_groups {
@@ -554,6 +646,7 @@ impl VrrpConfig {
             refs(&mut g.track_script);
             refs(&mut g.track_interface);
             refs(&mut g.track_process);
+            refs(&mut g.track_file);
             notify(&mut g.notify);
         }
         c

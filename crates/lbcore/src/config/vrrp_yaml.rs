@@ -587,6 +587,32 @@ enum YVmac {
     Args(Vec<String>),
 }
 
+/// A flag that may also be given one option word (`dynamic_interfaces: allow_if_changes`,
+/// `old_unicast_checksum: never`): `true`, `false` or the word (checked by validation).
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+enum YFlagOrWord {
+    Flag(bool),
+    Word(String),
+}
+
+/// `init_file`: `true`, a value, or `{value, overwrite}`.
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+enum YInitFile {
+    Flag(bool),
+    Value(i64),
+    Full(YInitFileMap),
+}
+
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct YInitFileMap {
+    value: Option<i64>,
+    #[serde(default)]
+    overwrite: bool,
+}
+
 /// `notify_deleted`: `true` or a command.
 #[derive(Deserialize, Debug, Clone, PartialEq)]
 #[serde(untagged)]
@@ -647,6 +673,8 @@ struct YFile {
     #[serde(default)]
     vrrp_track_processes: Vec<YTrackProcess>,
     #[serde(default)]
+    vrrp_track_files: Vec<YTrackFile>,
+    #[serde(default)]
     vrrp_instances: Vec<YInstance>,
     #[serde(default)]
     vrrp_sync_groups: Vec<YSyncGroup>,
@@ -694,6 +722,15 @@ struct YGlobal {
     vrrp_notify_fifo_script: Option<YCommand>,
     vrrp_notify_priority_changes: Option<bool>,
     default_interface: Option<String>,
+    net_namespace: Option<String>,
+    instance: Option<String>,
+    use_pid_dir: Option<bool>,
+    vrrp_delay_after_boot: Option<YDuration>,
+    dynamic_interfaces: Option<YFlagOrWord>,
+    state_dump_file: Option<String>,
+    stats_dump_file: Option<String>,
+    json_dump_file: Option<String>,
+    data_use_instance: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -727,6 +764,17 @@ struct YTrackProcess {
     delay: Option<YDuration>,
     fork_delay: Option<YDuration>,
     terminate_delay: Option<YDuration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YTrackFile {
+    name: String,
+    file: Option<String>,
+    weight: Option<i64>,
+    #[serde(default)]
+    reverse: bool,
+    init_file: Option<YInitFile>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -780,6 +828,8 @@ struct YInstance {
     track_interface: Vec<YTrackRef>,
     #[serde(default)]
     track_process: Vec<YTrackRef>,
+    #[serde(default)]
+    track_file: Vec<YTrackRef>,
     dont_track_primary: Option<bool>,
     #[serde(alias = "mcast_src_ip")]
     unicast_src_ip: Option<String>,
@@ -806,6 +856,8 @@ struct YInstance {
     kernel_rx_buf_size: Option<i64>,
     use_vmac: Option<YVmac>,
     vmac_xmit_base: Option<bool>,
+    use_ipvlan: Option<YVmac>,
+    old_unicast_checksum: Option<YFlagOrWord>,
     notify_master: Option<YCommand>,
     notify_backup: Option<YCommand>,
     notify_fault: Option<YCommand>,
@@ -829,6 +881,8 @@ struct YSyncGroup {
     track_interface: Vec<YTrackRef>,
     #[serde(default)]
     track_process: Vec<YTrackRef>,
+    #[serde(default)]
+    track_file: Vec<YTrackRef>,
     notify_master: Option<YCommand>,
     notify_backup: Option<YCommand>,
     notify_fault: Option<YCommand>,
@@ -979,6 +1033,60 @@ impl Conv<'_, '_> {
         }
     }
 
+    /// `true` → the bare keyword, a word → the keyword with that option, `false` → unset.
+    fn flag_or_word(
+        &self,
+        v: &Option<YFlagOrWord>,
+        base: &[Seg],
+        name: &'static str,
+    ) -> Option<Sp<Option<String>>> {
+        match v.as_ref()? {
+            YFlagOrWord::Flag(false) => None,
+            YFlagOrWord::Flag(true) => Some(self.sp(None, &at(base, &[key(name)]))),
+            YFlagOrWord::Word(w) => Some(self.sp(Some(w.clone()), &at(base, &[key(name)]))),
+        }
+    }
+
+    /// `use_vmac` / `use_ipvlan`: `true`, a name or a list of arguments.
+    fn vmac(&self, v: &Option<YVmac>, base: &[Seg], name: &'static str) -> Option<Sp<Vec<String>>> {
+        let args = match v.as_ref()? {
+            YVmac::Flag(false) => return None,
+            YVmac::Flag(true) => Vec::new(),
+            YVmac::Name(n) => vec![n.clone()],
+            YVmac::Args(a) => a.clone(),
+        };
+        Some(self.sp(args, &at(base, &[key(name)])))
+    }
+
+    fn track_file(&self, t: &YTrackFile, p: &[Seg]) -> RawTrackFile {
+        let init_path = at(p, &[key("init_file")]);
+        RawTrackFile {
+            name: self.sp(t.name.clone(), &at(p, &[key("name")])),
+            file: self.s(&t.file, p, "file"),
+            weight: self.i(&t.weight, p, "weight"),
+            reverse: t.reverse,
+            init_file: match &t.init_file {
+                None | Some(YInitFile::Flag(false)) => None,
+                Some(i) => {
+                    let (value, overwrite) = match i {
+                        YInitFile::Value(v) => (Some(self.sp(*v, &init_path)), false),
+                        YInitFile::Full(m) => (
+                            m.value
+                                .map(|v| self.sp(v, &at(&init_path, &[key("value")]))),
+                            m.overwrite,
+                        ),
+                        YInitFile::Flag(_) => (None, false),
+                    };
+                    Some(RawInitFile {
+                        span: self.loc.span(&init_path),
+                        value,
+                        overwrite,
+                    })
+                }
+            },
+        }
+    }
+
     fn fifo(&self, v: &Option<YFifo>, base: &[Seg], name: &'static str) -> Option<RawFifo> {
         let f = v.as_ref()?;
         let span = self.loc.span(&at(base, &[key(name)]));
@@ -1009,6 +1117,10 @@ impl Conv<'_, '_> {
         for (n, t) in f.vrrp_track_processes.iter().enumerate() {
             raw.track_processes
                 .push(self.track_process(t, &[key("vrrp_track_processes"), idx(n)]));
+        }
+        for (n, t) in f.vrrp_track_files.iter().enumerate() {
+            raw.track_files
+                .push(self.track_file(t, &[key("vrrp_track_files"), idx(n)]));
         }
         for (n, i) in f.vrrp_instances.iter().enumerate() {
             raw.instances
@@ -1104,6 +1216,15 @@ impl Conv<'_, '_> {
                 "vrrp_notify_priority_changes",
             ),
             default_interface: self.s(&g.default_interface, p, "default_interface"),
+            net_namespace: self.s(&g.net_namespace, p, "net_namespace"),
+            instance: self.s(&g.instance, p, "instance"),
+            use_pid_dir: self.b(&g.use_pid_dir, p, "use_pid_dir"),
+            delay_after_boot: self.d(&g.vrrp_delay_after_boot, p, "vrrp_delay_after_boot"),
+            dynamic_interfaces: self.flag_or_word(&g.dynamic_interfaces, p, "dynamic_interfaces"),
+            state_dump_file: self.s(&g.state_dump_file, p, "state_dump_file"),
+            stats_dump_file: self.s(&g.stats_dump_file, p, "stats_dump_file"),
+            json_dump_file: self.s(&g.json_dump_file, p, "json_dump_file"),
+            data_use_instance: self.b(&g.data_use_instance, p, "data_use_instance"),
             extra: g
                 .vrrp_garp_extra_if
                 .as_ref()
@@ -1208,6 +1329,7 @@ impl Conv<'_, '_> {
         r.track_script = self.refs(&y.track_script, p, "track_script");
         r.track_interface = self.refs(&y.track_interface, p, "track_interface");
         r.track_process = self.refs(&y.track_process, p, "track_process");
+        r.track_file = self.refs(&y.track_file, p, "track_file");
         r.dont_track_primary = self.b(&y.dont_track_primary, p, "dont_track_primary");
         r.src_ip = y.unicast_src_ip.as_ref().map(|v| {
             // The key may have been written as its alias, mcast_src_ip.
@@ -1268,18 +1390,11 @@ impl Conv<'_, '_> {
         r.owner_ignore_adverts = self.b(&y.owner_ignore_adverts, p, "owner_ignore_adverts");
         r.promote_secondaries = self.b(&y.promote_secondaries, p, "promote_secondaries");
         r.kernel_rx_buf_size = self.i(&y.kernel_rx_buf_size, p, "kernel_rx_buf_size");
-        r.use_vmac = match &y.use_vmac {
-            None | Some(YVmac::Flag(false)) => None,
-            Some(v) => {
-                let args = match v {
-                    YVmac::Flag(_) => Vec::new(),
-                    YVmac::Name(n) => vec![n.clone()],
-                    YVmac::Args(a) => a.clone(),
-                };
-                Some(self.sp(args, &at(p, &[key("use_vmac")])))
-            }
-        };
+        r.use_vmac = self.vmac(&y.use_vmac, p, "use_vmac");
         r.vmac_xmit_base = self.b(&y.vmac_xmit_base, p, "vmac_xmit_base");
+        r.use_ipvlan = self.vmac(&y.use_ipvlan, p, "use_ipvlan");
+        r.old_unicast_checksum =
+            self.flag_or_word(&y.old_unicast_checksum, p, "old_unicast_checksum");
         r.notify = self.notify(
             p,
             YNotifyRefs {
@@ -1305,6 +1420,7 @@ impl Conv<'_, '_> {
             track_script: self.refs(&y.track_script, p, "track_script"),
             track_interface: self.refs(&y.track_interface, p, "track_interface"),
             track_process: self.refs(&y.track_process, p, "track_process"),
+            track_file: self.refs(&y.track_file, p, "track_file"),
             notify: self.notify(
                 p,
                 YNotifyRefs {

@@ -27,28 +27,28 @@ pub(crate) const TOP: Table = Table {
         "vrrp_track_process",
         "vrrp_instance",
         "vrrp_sync_group",
+        "track_file",
+        "vrrp_track_file",
+        "net_namespace",
+        "instance",
+        "use_pid_dir",
     ],
     ignored: &[
         "SSL",
         "bfd_instance",
         "child_wait_time",
         "garp_group",
-        "instance",
         "interface_up_down_delays",
         "linkbeat_interfaces",
         "linkbeat_use_polling",
         "namespace_with_ipsets",
-        "net_namespace",
         "net_namespace_ipvs",
         "static_ipaddress",
         "static_routes",
         "static_rules",
-        "track_file",
         "track_group",
-        "use_pid_dir",
         "virtual_server",
         "virtual_server_group",
-        "vrrp_track_file",
     ],
 };
 
@@ -95,8 +95,45 @@ pub(crate) const GLOBAL: Table = Table {
         "vrrp_notify_priority_changes",
         "default_interface",
         "include_check",
+        "net_namespace",
+        "instance",
+        "use_pid_dir",
+        "vrrp_delay_after_boot",
+        "dynamic_interfaces",
+        "state_dump_file",
+        "stats_dump_file",
+        "json_dump_file",
+        "data_use_instance",
+        // Scheduling knobs: read, and warned about as having no effect (see `SCHEDULING`).
+        "max_auto_priority",
+        "min_auto_priority_delay",
+        "vrrp_rt_priority",
+        "vrrp_priority",
+        "vrrp_no_swap",
+        "vrrp_cpu_affinity",
+        "vrrp_rlimit_rtime",
+        "vrrp_rlimit_rttime",
     ],
     ignored: GLOBAL_IGNORED,
+};
+
+/// The `global_defs` keywords that tune the scheduling of keepalived's VRRP process.
+pub(crate) const SCHEDULING: &[&str] = &[
+    "max_auto_priority",
+    "min_auto_priority_delay",
+    "vrrp_rt_priority",
+    "vrrp_priority",
+    "vrrp_no_swap",
+    "vrrp_cpu_affinity",
+    "vrrp_rlimit_rtime",
+    "vrrp_rlimit_rttime",
+];
+
+/// `track_file NAME` / `vrrp_track_file NAME`.
+pub(crate) const TRACK_FILE: Table = Table {
+    name: "track_file",
+    known: &["file", "weight", "init_file"],
+    ignored: &[],
 };
 
 /// `vrrp_script NAME`.
@@ -154,6 +191,7 @@ pub(crate) const INSTANCE: Table = Table {
         "track_script",
         "track_interface",
         "track_process",
+        "track_file",
         "dont_track_primary",
         "mcast_src_ip",
         "unicast_src_ip",
@@ -181,6 +219,8 @@ pub(crate) const INSTANCE: Table = Table {
         "kernel_rx_buf_size",
         "use_vmac",
         "vmac_xmit_base",
+        "use_ipvlan",
+        "old_unicast_checksum",
         "notify_master",
         "notify_backup",
         "notify_fault",
@@ -209,6 +249,7 @@ pub(crate) const SYNC_GROUP: Table = Table {
         "track_script",
         "track_interface",
         "track_process",
+        "track_file",
         "notify_master",
         "notify_backup",
         "notify_fault",
@@ -241,10 +282,8 @@ const GLOBAL_IGNORED: &[&str] = &[
     "checker_rt_priority",
     "child_wait_time",
     "config_save_dir",
-    "data_use_instance",
     "dbus_service_name",
     "disable_local_igmp",
-    "dynamic_interfaces",
     "enable_dbus",
     "enable_snmp_checker",
     "enable_snmp_keepalived",
@@ -254,8 +293,6 @@ const GLOBAL_IGNORED: &[&str] = &[
     "enable_snmp_vrrp",
     "enable_traps",
     "fifo_write_vrrp_states_on_reload",
-    "instance",
-    "json_dump_file",
     "linkbeat_use_polling",
     "log_unknown_vrids",
     "lvs_flush",
@@ -270,10 +307,7 @@ const GLOBAL_IGNORED: &[&str] = &[
     "lvs_process_name",
     "lvs_sync_daemon",
     "lvs_timeouts",
-    "max_auto_priority",
-    "min_auto_priority_delay",
     "namespace_with_ipsets",
-    "net_namespace",
     "net_namespace_ipvs",
     "nftables",
     "nftables_counters",
@@ -299,26 +333,16 @@ const GLOBAL_IGNORED: &[&str] = &[
     "snmp_socket",
     "startup_script",
     "startup_script_timeout",
-    "state_dump_file",
-    "stats_dump_file",
     "tmp_config_directory",
     "umask",
-    "use_pid_dir",
     "vmac_addr_prefix",
     "vmac_prefix",
-    "vrrp_cpu_affinity",
-    "vrrp_delay_after_boot",
     "vrrp_iptables",
     "vrrp_netlink_cmd_rcv_bufs",
     "vrrp_netlink_cmd_rcv_bufs_force",
     "vrrp_netlink_monitor_rcv_bufs",
     "vrrp_netlink_monitor_rcv_bufs_force",
-    "vrrp_no_swap",
-    "vrrp_priority",
     "vrrp_process_name",
-    "vrrp_rlimit_rtime",
-    "vrrp_rlimit_rttime",
-    "vrrp_rt_priority",
     "vrrp_rx_bufs_multiplier",
     "vrrp_rx_bufs_policy",
     "vrrp_vmac_garp_intvl",
@@ -332,14 +356,11 @@ const INSTANCE_IGNORED: &[&str] = &[
     "linkbeat_use_polling",
     "lvs_sync_daemon_interface",
     "mcast_dst_ip",
-    "old_unicast_checksum",
     "track_bfd",
-    "track_file",
-    "use_ipvlan",
     "use_vmac_addr",
     "vrf",
 ];
-const SYNC_GROUP_IGNORED: &[&str] = &["track_bfd", "track_file"];
+const SYNC_GROUP_IGNORED: &[&str] = &["track_bfd"];
 
 /// The feature family of an ignored keyword, for the warning ("LVS", "BFD", ...).
 pub(crate) fn category(word: &str) -> Option<&'static str> {
@@ -385,6 +406,7 @@ mod tests {
             "vrrp_instance" => format!("vrrp_instance i {{\n{line}}}\n"),
             "authentication" => format!("vrrp_instance i {{\nauthentication {{\n{line}}}\n}}\n"),
             "vrrp_sync_group" => format!("vrrp_sync_group g {{\n{line}}}\n"),
+            "track_file" => format!("track_file f {{\n{line}}}\n"),
             other => panic!("no block for {other}"),
         }
     }
@@ -399,6 +421,7 @@ mod tests {
             &INSTANCE,
             &AUTH,
             &SYNC_GROUP,
+            &TRACK_FILE,
         ] {
             for kw in t.known {
                 let text = in_block(t, kw);
@@ -429,6 +452,7 @@ mod tests {
             &INSTANCE,
             &AUTH,
             &SYNC_GROUP,
+            &TRACK_FILE,
         ] {
             for k in t.known {
                 assert!(

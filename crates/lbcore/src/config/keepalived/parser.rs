@@ -191,6 +191,16 @@ impl P<'_> {
         }
     }
 
+    /// `KEYWORD [OPTION]`: the option word (placed at it) or `None` (placed at the keyword).
+    fn option_word(&mut self, n: &Node) -> Option<Sp<Option<String>>> {
+        self.no_block(n);
+        self.max_args(n, 1);
+        Some(match n.args.first() {
+            None => Sp::new(None, n.kw.span.clone()),
+            Some(a) => Sp::new(Some(a.text.clone()), a.span.clone()),
+        })
+    }
+
     /// A bare flag that takes no argument.
     fn bare(&mut self, n: &Node) -> Option<Sp<bool>> {
         self.no_block(n);
@@ -517,6 +527,7 @@ impl P<'_> {
                         track_script: Vec::new(),
                         track_interface: Vec::new(),
                         track_process: Vec::new(),
+                        track_file: Vec::new(),
                         notify: RawNotify::default(),
                         smtp_alert: None,
                         tracking_weight: None,
@@ -528,7 +539,98 @@ impl P<'_> {
                     raw.sync_groups.push(g);
                 }
             }
+            "track_file" | "vrrp_track_file" => {
+                let name = self.block_name(n);
+                if let (Some(name), Some(b)) = (name, self.need_block(n)) {
+                    let mut t = RawTrackFile {
+                        name,
+                        file: None,
+                        weight: None,
+                        reverse: false,
+                        init_file: None,
+                    };
+                    for item in &b.items {
+                        self.track_file(item, &mut t);
+                    }
+                    raw.track_files.push(t);
+                }
+            }
+            "net_namespace" | "instance" | "use_pid_dir" => {
+                self.process_identity(n, &mut raw.global);
+            }
             _ => self.unknown(n, &keywords::TOP),
+        }
+    }
+
+    /// `net_namespace`, `instance`, `use_pid_dir`: top level in keepalived 2.2.7, also read in
+    /// `global_defs`. Returns false if `n` is none of them.
+    fn process_identity(&mut self, n: &Node, g: &mut RawGlobal) -> bool {
+        match n.kw.text.as_str() {
+            "net_namespace" => {
+                let v = self.string(n);
+                self.set(&mut g.net_namespace, v, n);
+            }
+            "instance" => {
+                let v = self.string(n);
+                self.set(&mut g.instance, v, n);
+            }
+            "use_pid_dir" => {
+                let v = self.bare(n);
+                self.set(&mut g.use_pid_dir, v, n);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// A `global_defs` keyword that tunes keepalived's process scheduling: warned about, no effect.
+    fn scheduling_knob(&mut self, n: &Node) {
+        self.no_block(n);
+        self.d.warning(
+            &n.kw.span,
+            format!(
+                "'{}' has no effect in vrrpd and is ignored: it tunes the scheduling of \
+                 keepalived's single-threaded VRRP process, where one event loop runs every \
+                 instance's timers, the scripts and netlink; vrrpd is not a single-threaded \
+                 scheduler (each instance runs on its own task of a multi-threaded runtime); set \
+                 CPU priority, affinity or memory locking in the service unit instead",
+                n.kw.text
+            ),
+        );
+    }
+
+    fn track_file(&mut self, n: &Node, t: &mut RawTrackFile) {
+        match n.kw.text.as_str() {
+            "file" => {
+                let v = self.string(n);
+                self.set(&mut t.file, v, n);
+            }
+            "weight" => self.weight(n, &mut t.weight, &mut t.reverse),
+            "init_file" => {
+                self.no_block(n);
+                let mut init = RawInitFile {
+                    span: n.kw.span.clone(),
+                    value: None,
+                    overwrite: false,
+                };
+                for (k, a) in n.args.iter().enumerate() {
+                    if a.text == "overwrite" {
+                        init.overwrite = true;
+                    } else if k == 0 {
+                        init.value = self.int_tok("init_file", a);
+                    } else {
+                        self.d.error(
+                            &a.span,
+                            format!(
+                                "init_file: unexpected '{}' (expected [VALUE] [overwrite])",
+                                a.text
+                            ),
+                        );
+                    }
+                }
+                t.init_file = Some(init);
+            }
+            _ => self.unknown(n, &keywords::TRACK_FILE),
         }
     }
 
@@ -693,9 +795,38 @@ impl P<'_> {
                 g.extra
                     .push((sp(&n.kw), n.args.iter().map(|t| t.text.clone()).collect()));
             }
+            "vrrp_delay_after_boot" => {
+                let v = self.timer(n);
+                self.set(&mut g.delay_after_boot, v, n);
+            }
+            "dynamic_interfaces" => {
+                let v = self.option_word(n);
+                self.set(&mut g.dynamic_interfaces, v, n);
+            }
+            "state_dump_file" => {
+                let v = self.string(n);
+                self.set(&mut g.state_dump_file, v, n);
+            }
+            "stats_dump_file" => {
+                let v = self.string(n);
+                self.set(&mut g.stats_dump_file, v, n);
+            }
+            "json_dump_file" => {
+                let v = self.string(n);
+                self.set(&mut g.json_dump_file, v, n);
+            }
+            "data_use_instance" => {
+                let v = self.flag(n);
+                self.set(&mut g.data_use_instance, v, n);
+            }
             // Read by the lexer (it governs how includes are checked).
             "include_check" => {}
-            _ => self.unknown(n, &keywords::GLOBAL),
+            w if keywords::SCHEDULING.contains(&w) => self.scheduling_knob(n),
+            _ => {
+                if !self.process_identity(n, g) {
+                    self.unknown(n, &keywords::GLOBAL);
+                }
+            }
         }
     }
 
@@ -923,6 +1054,10 @@ impl P<'_> {
                 let v = self.track_refs(n);
                 i.track_process.extend(v);
             }
+            "track_file" => {
+                let v = self.track_refs(n);
+                i.track_file.extend(v);
+            }
             "dont_track_primary" => {
                 let v = self.bare(n);
                 self.set(&mut i.dont_track_primary, v, n);
@@ -1039,6 +1174,18 @@ impl P<'_> {
                 let v = self.bare(n);
                 self.set(&mut i.vmac_xmit_base, v, n);
             }
+            "use_ipvlan" => {
+                self.no_block(n);
+                let v = Some(Sp::new(
+                    n.args.iter().map(|t| t.text.clone()).collect(),
+                    n.kw.span.clone(),
+                ));
+                self.set(&mut i.use_ipvlan, v, n);
+            }
+            "old_unicast_checksum" => {
+                let v = self.option_word(n);
+                self.set(&mut i.old_unicast_checksum, v, n);
+            }
             "smtp_alert" => {
                 let v = self.flag(n);
                 self.set(&mut i.smtp_alert, v, n);
@@ -1106,6 +1253,10 @@ impl P<'_> {
             "track_process" => {
                 let v = self.track_refs(n);
                 g.track_process.extend(v);
+            }
+            "track_file" => {
+                let v = self.track_refs(n);
+                g.track_file.extend(v);
             }
             "smtp_alert" => {
                 let v = self.flag(n);

@@ -122,6 +122,19 @@ pub(crate) struct RawGlobal {
     pub vrrp_notify_fifo_script: Option<RawCommand>,
     pub notify_priority_changes: Option<Sp<bool>>,
     pub default_interface: Option<Sp<String>>,
+    /// `net_namespace NAME` (top level or `global_defs`).
+    pub net_namespace: Option<Sp<String>>,
+    /// `instance NAME` (top level or `global_defs`).
+    pub instance: Option<Sp<String>>,
+    /// `use_pid_dir` (top level or `global_defs`).
+    pub use_pid_dir: Option<Sp<bool>>,
+    pub delay_after_boot: Option<Sp<f64>>,
+    /// `dynamic_interfaces [OPTION]` (the option word, if any; validation checks it).
+    pub dynamic_interfaces: Option<Sp<Option<String>>>,
+    pub state_dump_file: Option<Sp<String>>,
+    pub stats_dump_file: Option<Sp<String>>,
+    pub json_dump_file: Option<Sp<String>>,
+    pub data_use_instance: Option<Sp<bool>>,
     /// Keywords kept verbatim for a later issue (`vrrp_garp_extra_if`).
     pub extra: Vec<(Sp<String>, Vec<String>)>,
 }
@@ -155,6 +168,25 @@ pub(crate) struct RawTrackProcess {
     pub delay: Option<Sp<f64>>,
     pub fork_delay: Option<Sp<f64>>,
     pub terminate_delay: Option<Sp<f64>>,
+}
+
+/// `init_file [VALUE] [overwrite]` of a track file.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RawInitFile {
+    /// The `init_file` keyword.
+    pub span: Span,
+    pub value: Option<Sp<i64>>,
+    pub overwrite: bool,
+}
+
+/// `track_file NAME { ... }` / `vrrp_track_file NAME { ... }`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RawTrackFile {
+    pub name: Sp<String>,
+    pub file: Option<Sp<String>>,
+    pub weight: Option<Sp<i64>>,
+    pub reverse: bool,
+    pub init_file: Option<RawInitFile>,
 }
 
 /// `unicast_peer` entry.
@@ -211,6 +243,7 @@ pub(crate) struct RawInstance {
     pub track_script: Vec<RawTrackRef>,
     pub track_interface: Vec<RawTrackRef>,
     pub track_process: Vec<RawTrackRef>,
+    pub track_file: Vec<RawTrackRef>,
     pub dont_track_primary: Option<Sp<bool>>,
     pub src_ip: Option<Sp<String>>,
     pub track_src_ip: Option<Sp<bool>>,
@@ -233,6 +266,9 @@ pub(crate) struct RawInstance {
     pub kernel_rx_buf_size: Option<Sp<i64>>,
     pub use_vmac: Option<Sp<Vec<String>>>,
     pub vmac_xmit_base: Option<Sp<bool>>,
+    pub use_ipvlan: Option<Sp<Vec<String>>>,
+    /// `old_unicast_checksum [OPTION]` (the option word, if any; validation checks it).
+    pub old_unicast_checksum: Option<Sp<Option<String>>>,
     pub notify: RawNotify,
     pub smtp_alert: Option<Sp<bool>>,
     pub notify_priority_changes: Option<Sp<bool>>,
@@ -260,6 +296,7 @@ impl RawInstance {
             track_script: Vec::new(),
             track_interface: Vec::new(),
             track_process: Vec::new(),
+            track_file: Vec::new(),
             dont_track_primary: None,
             src_ip: None,
             track_src_ip: None,
@@ -281,6 +318,8 @@ impl RawInstance {
             kernel_rx_buf_size: None,
             use_vmac: None,
             vmac_xmit_base: None,
+            use_ipvlan: None,
+            old_unicast_checksum: None,
             notify: RawNotify::default(),
             smtp_alert: None,
             notify_priority_changes: None,
@@ -296,6 +335,7 @@ pub(crate) struct RawSyncGroup {
     pub track_script: Vec<RawTrackRef>,
     pub track_interface: Vec<RawTrackRef>,
     pub track_process: Vec<RawTrackRef>,
+    pub track_file: Vec<RawTrackRef>,
     pub notify: RawNotify,
     pub smtp_alert: Option<Sp<bool>>,
     pub tracking_weight: Option<Sp<bool>>,
@@ -310,6 +350,7 @@ pub(crate) struct RawConfig {
     pub global: RawGlobal,
     pub scripts: Vec<RawScript>,
     pub track_processes: Vec<RawTrackProcess>,
+    pub track_files: Vec<RawTrackFile>,
     pub instances: Vec<RawInstance>,
     pub sync_groups: Vec<RawSyncGroup>,
 }
@@ -322,6 +363,7 @@ impl RawConfig {
             global: RawGlobal::default(),
             scripts: Vec::new(),
             track_processes: Vec::new(),
+            track_files: Vec::new(),
             instances: Vec::new(),
             sync_groups: Vec::new(),
         }

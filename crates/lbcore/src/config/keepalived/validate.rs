@@ -51,10 +51,13 @@ pub(crate) fn validate(raw: RawConfig, d: &mut Diagnostics) -> VrrpConfig {
     let global = v.global(&raw.global);
     let (scripts, removed_scripts) = v.scripts(&raw.scripts);
     let track_processes = v.track_processes(&raw.track_processes);
+    let (track_files, removed_files) = v.track_files(&raw.track_files);
     let known = Names {
         scripts: &scripts,
         removed_scripts: &removed_scripts,
         processes: &track_processes,
+        files: &track_files,
+        removed_files: &removed_files,
     };
     let mut instances = Vec::new();
     for (idx, ri) in raw.instances.iter().enumerate() {
@@ -77,6 +80,7 @@ pub(crate) fn validate(raw: RawConfig, d: &mut Diagnostics) -> VrrpConfig {
         global,
         scripts,
         track_processes,
+        track_files,
         instances,
         sync_groups,
     }
@@ -91,6 +95,16 @@ struct Names<'a> {
     scripts: &'a BTreeMap<String, VrrpScript>,
     removed_scripts: &'a BTreeSet<String>,
     processes: &'a BTreeMap<String, TrackProcess>,
+    files: &'a BTreeMap<String, TrackFile>,
+    removed_files: &'a BTreeSet<String>,
+}
+
+/// The `track_*` references of an instance or sync group, checked.
+struct Refs {
+    script: Vec<TrackRef>,
+    interface: Vec<TrackRef>,
+    process: Vec<TrackRef>,
+    file: Vec<TrackRef>,
 }
 
 /// A number of seconds for a message: plain below 10^15, in exponent form beyond (`1e30`).
@@ -415,6 +429,44 @@ impl V<'_> {
         if let Some(i) = &g.default_interface {
             out.default_interface = i.v.clone();
         }
+        if let Some(ns) = &g.net_namespace {
+            // keepalived enters the namespace itself; vrrpd never changes namespace, so running
+            // it elsewhere would put the VIPs and adverts in the wrong place.
+            self.d.warning(
+                &ns.span,
+                format!(
+                    "net_namespace '{}' is not entered by vrrpd: it runs in the network namespace \
+                     it is started in; start it there (ip netns exec {} vrrpd ...)",
+                    ns.v, ns.v
+                ),
+            );
+        }
+        out.net_namespace = g.net_namespace.as_ref().map(|s| s.v.clone());
+        out.instance_name = g.instance.as_ref().map(|s| s.v.clone());
+        out.use_pid_dir = g.use_pid_dir.as_ref().is_some_and(|b| b.v);
+        out.delay_after_boot = self.opt_timer(
+            "vrrp_delay_after_boot",
+            &g.delay_after_boot,
+            0.0,
+            FINE_TIMER_MAX_SECS,
+        );
+        if let Some(d) = &g.dynamic_interfaces {
+            match d.v.as_deref() {
+                None => out.dynamic_interfaces = DynamicInterfaces::On,
+                Some("allow_if_changes") => {
+                    out.dynamic_interfaces = DynamicInterfaces::AllowIfChanges;
+                }
+                Some(o) => self.d.error(
+                    &d.span,
+                    format!("dynamic_interfaces: unknown option '{o}' (allow_if_changes)"),
+                ),
+            }
+        }
+        let path = |p: &Option<Sp<String>>| p.as_ref().map(|p| PathBuf::from(&p.v));
+        out.state_dump_file = path(&g.state_dump_file);
+        out.stats_dump_file = path(&g.stats_dump_file);
+        out.json_dump_file = path(&g.json_dump_file);
+        out.data_use_instance = g.data_use_instance.as_ref().is_some_and(|b| b.v);
         for (k, args) in &g.extra {
             out.extra.insert(k.v.clone(), args.clone());
         }
@@ -546,6 +598,63 @@ impl V<'_> {
         out
     }
 
+    fn track_files(
+        &mut self,
+        raw: &[RawTrackFile],
+    ) -> (BTreeMap<String, TrackFile>, BTreeSet<String>) {
+        let mut out = BTreeMap::new();
+        let mut removed = BTreeSet::new();
+        for (idx, t) in raw.iter().enumerate() {
+            if let Some(prev) = raw[..idx].iter().find(|p| p.name.v == t.name.v) {
+                self.d.error(
+                    &t.name.span,
+                    format!(
+                        "track_file '{}' is already defined at {}",
+                        t.name.v, prev.name.span
+                    ),
+                );
+                continue;
+            }
+            let Some(file) = t.file.as_ref().filter(|f| !f.v.is_empty()) else {
+                // keepalived: "No file set for track_file X - ignoring"; references to it are
+                // then "not found, ignoring".
+                self.d.warning(
+                    &t.name.span,
+                    format!("track_file '{}' has no file; it is removed", t.name.v),
+                );
+                removed.insert(t.name.v.clone());
+                continue;
+            };
+            // keepalived 2.2.7 (VRRP process): -254..254, default 1.
+            let weight = self.opt_range("weight", &t.weight, -254, 254).unwrap_or(1);
+            let init_file = t.init_file.as_ref().map(|i| InitFile {
+                value: i
+                    .value
+                    .as_ref()
+                    .and_then(|v| {
+                        self.range("init_file", v, i64::from(i32::MIN), i64::from(i32::MAX))
+                    })
+                    .and_then(|v| i32::try_from(v).ok())
+                    .unwrap_or(0),
+                overwrite: i.overwrite,
+            });
+            out.insert(
+                t.name.v.clone(),
+                TrackFile {
+                    name: t.name.v.clone(),
+                    file: PathBuf::from(&file.v),
+                    weight: Weight {
+                        value: i16::try_from(weight).unwrap_or(1),
+                        reverse: t.reverse,
+                    },
+                    init_file,
+                    span: t.name.span.clone(),
+                },
+            );
+        }
+        (out, removed)
+    }
+
     // ---- tracking references -----------------------------------------------------------------
 
     fn refs(
@@ -624,27 +733,38 @@ impl V<'_> {
         script: &[RawTrackRef],
         iface: &[RawTrackRef],
         process: &[RawTrackRef],
+        file: &[RawTrackRef],
         known: &Names<'_>,
-    ) -> (Vec<TrackRef>, Vec<TrackRef>, Vec<TrackRef>) {
+    ) -> Refs {
         let script_names: Vec<&str> = known.scripts.keys().map(String::as_str).collect();
         let process_names: Vec<&str> = known.processes.keys().map(String::as_str).collect();
+        let file_names: Vec<&str> = known.files.keys().map(String::as_str).collect();
         let none = BTreeSet::new();
-        let s = self.refs(
-            owner,
-            "track_script",
-            script,
-            253,
-            Some((&script_names, known.removed_scripts, "vrrp_script")),
-        );
-        let i = self.refs(owner, "track_interface", iface, 253, None);
-        let p = self.refs(
-            owner,
-            "track_process",
-            process,
-            254,
-            Some((&process_names, &none, "vrrp_track_process")),
-        );
-        (s, i, p)
+        Refs {
+            script: self.refs(
+                owner,
+                "track_script",
+                script,
+                253,
+                Some((&script_names, known.removed_scripts, "vrrp_script")),
+            ),
+            interface: self.refs(owner, "track_interface", iface, 253, None),
+            process: self.refs(
+                owner,
+                "track_process",
+                process,
+                254,
+                Some((&process_names, &none, "vrrp_track_process")),
+            ),
+            // man5: track_file { NAME weight <-254..254> }.
+            file: self.refs(
+                owner,
+                "track_file",
+                file,
+                254,
+                Some((&file_names, known.removed_files, "track_file")),
+            ),
+        }
     }
 
     // ---- vrrp_instance -----------------------------------------------------------------------
@@ -883,11 +1003,12 @@ impl V<'_> {
             }
         }
 
-        let (track_script, track_interface, track_process) = self.all_refs(
+        let refs = self.all_refs(
             &who,
             &r.track_script,
             &r.track_interface,
             &r.track_process,
+            &r.track_file,
             known,
         );
 
@@ -917,6 +1038,19 @@ impl V<'_> {
             None => g.higher_prio_send_advert && !strict,
         };
 
+        let old_unicast_checksum = match &r.old_unicast_checksum {
+            None => OldUnicastChecksum::Detect,
+            Some(Sp { v: None, .. }) => OldUnicastChecksum::Always,
+            Some(Sp { v: Some(w), .. }) if w == "never" => OldUnicastChecksum::Never,
+            Some(Sp { v: Some(w), span }) => {
+                self.d.error(
+                    span,
+                    format!("old_unicast_checksum: unknown option '{w}' (never)"),
+                );
+                OldUnicastChecksum::Detect
+            }
+        };
+
         VrrpInstance {
             name,
             initial_state: state,
@@ -936,9 +1070,10 @@ impl V<'_> {
             excluded_vips,
             virtual_routes: r.virtual_routes.iter().map(|s| s.v.clone()).collect(),
             virtual_rules: r.virtual_rules.iter().map(|s| s.v.clone()).collect(),
-            track_script,
-            track_interface,
-            track_process,
+            track_script: refs.script,
+            track_interface: refs.interface,
+            track_process: refs.process,
+            track_file: refs.file,
             dont_track_primary: r.dont_track_primary.as_ref().is_some_and(|b| b.v),
             src_ip: src_ip.map(|(a, _)| a),
             unicast_peers: peers.into_iter().map(|(p, _)| p).collect(),
@@ -988,6 +1123,8 @@ impl V<'_> {
             promote_secondaries: r.promote_secondaries.as_ref().is_some_and(|b| b.v),
             kernel_rx_buf_size,
             vmac_xmit_base: r.vmac_xmit_base.as_ref().is_some_and(|b| b.v),
+            use_ipvlan: r.use_ipvlan.as_ref().map(|v| v.v.clone()),
+            old_unicast_checksum,
             span: r.name.span.clone(),
         }
     }
@@ -1346,19 +1483,21 @@ impl V<'_> {
                     format!("{who} has only 1 instance, which is probably not what you want"),
                 );
             }
-            let (track_script, track_interface, track_process) = self.all_refs(
+            let refs = self.all_refs(
                 &who,
                 &r.track_script,
                 &r.track_interface,
                 &r.track_process,
+                &r.track_file,
                 known,
             );
             out.push(SyncGroup {
                 name: r.name.v.clone(),
                 members,
-                track_script,
-                track_interface,
-                track_process,
+                track_script: refs.script,
+                track_interface: refs.interface,
+                track_process: refs.process,
+                track_file: refs.file,
                 notify: self.notify(&r.notify),
                 smtp_alert: r
                     .smtp_alert
