@@ -131,7 +131,12 @@ fn lb1_conf_is_the_seed_box_a_field_by_field() {
     assert!(i.accept);
     assert_eq!(i.garp, GarpConfig::default());
     assert_eq!(i.down_timer_adverts, 3);
-    assert!(!i.lower_prio_no_advert && !i.higher_prio_send_advert);
+    assert!(!i.lower_prio_no_advert);
+    assert!(
+        i.higher_prio_send_advert,
+        "on by default in vrrpd (split-brain hygiene), off in keepalived"
+    );
+    assert!(g.higher_prio_send_advert);
     assert_eq!(i.v3_ipv4_checksum, V3Ipv4Checksum::WithPseudoHeader);
     assert_eq!(i.addr_list_policy, AddrListPolicy::Drop);
     assert_eq!(i.notify, Notify::default());
@@ -752,12 +757,45 @@ fn higher_prio_send_advert_global_instance_and_strict_mode() {
         let (c, d) = ok(text);
         (c.instances[0].higher_prio_send_advert, d)
     };
-    // Off by default; the global setting flows into instances; an instance setting wins.
-    assert_eq!(hp(&inst("")), (false, String::new()));
+    // On by default (vrrpd's split-brain hygiene; keepalived's default is off), globally and in
+    // instances; the bare keyword and an explicit true mean the same.
+    assert_eq!(hp(&inst("")), (true, String::new()));
+    let (c, _) = ok(&inst(""));
+    assert!(c.global.higher_prio_send_advert);
+    assert!(VrrpConfig::default().global.higher_prio_send_advert);
+    for on in ["", " on", " true", " yes"] {
+        assert_eq!(
+            hp(&format!(
+                "global_defs {{ vrrp_higher_prio_send_advert{on} }}\n{}",
+                inst("")
+            )),
+            (true, String::new())
+        );
+    }
+    // keepalived's optional <BOOL> turns it off, globally or per instance; an instance setting
+    // wins over the global one either way.
+    for off in ["off", "false", "no"] {
+        assert_eq!(
+            hp(&format!(
+                "global_defs {{ vrrp_higher_prio_send_advert {off} }}\n{}",
+                inst("")
+            )),
+            (false, String::new())
+        );
+        assert_eq!(
+            hp(&inst(&format!(" higher_prio_send_advert {off}\n"))),
+            (false, String::new())
+        );
+    }
+    let (c, _) = ok(&format!(
+        "global_defs {{ vrrp_higher_prio_send_advert false }}\n{}",
+        inst("")
+    ));
+    assert!(!c.global.higher_prio_send_advert);
     assert_eq!(
         hp(&format!(
-            "global_defs {{ vrrp_higher_prio_send_advert }}\n{}",
-            inst("")
+            "global_defs {{ vrrp_higher_prio_send_advert off }}\n{}",
+            inst(" higher_prio_send_advert\n")
         )),
         (true, String::new())
     );
@@ -768,11 +806,12 @@ fn higher_prio_send_advert_global_instance_and_strict_mode() {
         )),
         (false, String::new())
     );
+    // keepalived: strict mode clears it, the default and the inherited global silently...
     assert_eq!(
-        hp(&inst(" higher_prio_send_advert\n")),
-        (true, String::new())
+        hp(&format!("global_defs {{ vrrp_strict }}\n{}", inst(""))),
+        (false, String::new())
     );
-    // keepalived: strict mode clears it, the inherited global silently...
+    assert_eq!(hp(&inst(" strict_mode\n")), (false, String::new()));
     assert_eq!(
         hp(&format!(
             "global_defs {{ vrrp_strict\n vrrp_higher_prio_send_advert }}\n{}",

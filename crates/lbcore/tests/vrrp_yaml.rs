@@ -488,3 +488,32 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn higher_prio_send_advert_is_on_unless_written_off() {
+    let hp = |text: &str| {
+        let (c, d) = parse(text);
+        let c = c.unwrap_or_else(|| panic!("{d}"));
+        (
+            c.global.higher_prio_send_advert,
+            c.instances[0].higher_prio_send_advert,
+        )
+    };
+    let inst = "vrrp_instances:\n  - name: A\n    virtual_router_id: 1\n    virtual_ipaddress: [192.0.2.1]\n";
+    assert_eq!(hp(inst), (true, true));
+    assert_eq!(
+        hp(&format!(
+            "global_defs:\n  vrrp_higher_prio_send_advert: false\n{inst}"
+        )),
+        (false, false)
+    );
+    assert_eq!(
+        hp(&format!("{inst}    higher_prio_send_advert: false\n")),
+        (true, false)
+    );
+    assert_eq!(
+        hp(&format!("global_defs:\n  vrrp_strict: true\n{inst}")),
+        (true, false),
+        "strict mode clears it"
+    );
+}

@@ -2,7 +2,8 @@
 //!
 //! Owns: the types the daemon consumes (durations, enums, checked ranges, defaults applied). Both
 //! front ends ([`super::keepalived`], [`super::vrrp_yaml`]) produce a [`VrrpConfig`]; nothing here
-//! parses text. Defaults are keepalived 2.2.7's (reference §1.2–1.7) and named as consts.
+//! parses text. Defaults are keepalived 2.2.7's (reference §1.2–1.7) and named as consts, with one
+//! deliberate exception: [`DEFAULT_HIGHER_PRIO_SEND_ADVERT`] (split-brain hygiene, on).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -33,6 +34,14 @@ pub const DEFAULT_SMTP_PORT: u16 = 25;
 pub const DEFAULT_SCRIPT_INTERVAL: Duration = Duration::from_secs(1);
 /// Default `down_timer_adverts`.
 pub const DEFAULT_DOWN_TIMER_ADVERTS: u8 = 3;
+/// Default of `vrrp_higher_prio_send_advert`: **on**, a deliberate difference from keepalived
+/// (whose default is off). After a split brain heals, the lower-priority master yields silently
+/// and the higher one never learns that it must re-announce, so clients keep a stale ARP entry
+/// for the VIP (keepalived issues #14, #20, #160). With this on, the yielding master first sends
+/// one advert at its own priority; the surviving master hears a lower-priority advert and answers
+/// with gratuitous ARPs / unsolicited NAs (`garp_lower_prio_*`; RFC 9568 §6.4.3 re-advertise).
+/// `vrrp_higher_prio_send_advert false` restores keepalived's behaviour; strict mode clears it.
+pub const DEFAULT_HIGHER_PRIO_SEND_ADVERT: bool = true;
 /// Default instance interface when none is given (`default_interface`).
 pub const DEFAULT_INTERFACE: &str = "eth0";
 
@@ -94,7 +103,7 @@ pub struct GlobalDefs {
     pub down_timer_adverts: u8,
     /// `vrrp_lower_prio_no_advert`.
     pub lower_prio_no_advert: bool,
-    /// `vrrp_higher_prio_send_advert`.
+    /// `vrrp_higher_prio_send_advert` (default [`DEFAULT_HIGHER_PRIO_SEND_ADVERT`], on).
     pub higher_prio_send_advert: bool,
     /// `v3_checksum_as_v2` (and our default sending form for VRRPv3 over IPv4).
     pub v3_ipv4_checksum: V3Ipv4Checksum,
@@ -530,7 +539,8 @@ pub struct SyncGroup {
 }
 
 impl Default for GlobalDefs {
-    /// keepalived 2.2.7's defaults (reference §1.2).
+    /// keepalived 2.2.7's defaults (reference §1.2), except `higher_prio_send_advert`
+    /// ([`DEFAULT_HIGHER_PRIO_SEND_ADVERT`]).
     fn default() -> Self {
         Self {
             router_id: None,
@@ -552,7 +562,7 @@ impl Default for GlobalDefs {
             gna_interval: Duration::ZERO,
             down_timer_adverts: DEFAULT_DOWN_TIMER_ADVERTS,
             lower_prio_no_advert: false,
-            higher_prio_send_advert: false,
+            higher_prio_send_advert: DEFAULT_HIGHER_PRIO_SEND_ADVERT,
             v3_ipv4_checksum: V3Ipv4Checksum::default(),
             skip_check_adv_addr: false,
             check_unicast_src: false,

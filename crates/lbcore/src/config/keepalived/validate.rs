@@ -405,7 +405,12 @@ impl V<'_> {
             .lower_prio_no_advert
             .as_ref()
             .map_or(out.vrrp_strict, |b| b.v);
-        out.higher_prio_send_advert = g.higher_prio_send_advert.as_ref().is_some_and(|b| b.v);
+        // On unless written off: split-brain hygiene, a deliberate difference from keepalived
+        // (see DEFAULT_HIGHER_PRIO_SEND_ADVERT).
+        out.higher_prio_send_advert = g
+            .higher_prio_send_advert
+            .as_ref()
+            .map_or(DEFAULT_HIGHER_PRIO_SEND_ADVERT, |b| b.v);
         if g.v3_checksum_as_v2.as_ref().is_some_and(|b| b.v) {
             // RFC 9568 §5.2.8: no IPv4 pseudo-header in the VRRPv3 checksum.
             out.v3_ipv4_checksum = V3Ipv4Checksum::WithoutPseudoHeader;
