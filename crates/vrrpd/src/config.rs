@@ -215,7 +215,11 @@ pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
             );
         }
         for v in i.vips.iter().chain(&i.excluded_vips) {
-            for o in &v.options {
+            for o in v
+                .options
+                .iter()
+                .filter(|o| !crate::netlink::option_applied(o))
+            {
                 push(
                     "virtual_ipaddress option",
                     &format!("{} {o}", v.addr),

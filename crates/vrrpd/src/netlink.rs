@@ -95,11 +95,27 @@ pub struct AddrSpec {
     pub label: Option<String>,
     /// `peer`.
     pub peer: Option<IpAddr>,
-    /// IPv6: add with IFA_F_NODAD (always, as keepalived).
-    pub nodad: bool,
-    /// IPv6: preferred lifetime 0 (deprecated, never picked as a source): /128 without
-    /// `preferred_lft forever`.
-    pub deprecated: bool,
+    /// `IFA_FLAGS` sent with the address: `IFA_F_NODAD` for IPv6 unless `-nodad` (keepalived
+    /// skips DAD on VIPs), plus `home`, `mngtmpaddr`, `noprefixroute`, `autojoin` as written.
+    pub flags: AddressFlags,
+    /// Preferred lifetime in seconds, the valid lifetime staying infinite: `preferred_lft N`;
+    /// 0 (deprecated, never picked as a source) for an IPv6 /128 without `preferred_lft`;
+    /// `None` = forever.
+    pub preferred_lft: Option<u32>,
+}
+
+/// Whether `option` (one entry of [`VirtualAddr::options`]) is applied by [`AddrSpec`]; the
+/// others are reported by `crate::config::not_acted_on`.
+pub fn option_applied(option: &str) -> bool {
+    matches!(
+        option,
+        "home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin" | "brd -"
+    ) || preferred_lft(option).is_some()
+}
+
+/// The seconds of a `preferred_lft N` option.
+fn preferred_lft(option: &str) -> Option<u32> {
+    option.strip_prefix("preferred_lft ")?.parse().ok()
 }
 
 impl AddrSpec {
@@ -113,6 +129,24 @@ impl AddrSpec {
             _ => None,
         };
         let ipv6 = v.addr.is_ipv6();
+        let has = |o: &str| v.options.iter().any(|x| x == o);
+        // keepalived vrrp_ipaddress.c: IPv6 VIPs skip DAD unless `-nodad` (which clears the
+        // flag), and the other flags are passed through for either family.
+        let mut flags = AddressFlags::empty();
+        if (ipv6 && !has("-nodad")) || has("nodad") {
+            flags |= AddressFlags::Nodad;
+        }
+        for (option, flag) in [
+            ("home", AddressFlags::Homeaddress),
+            ("mngtmpaddr", AddressFlags::Managetempaddr),
+            ("noprefixroute", AddressFlags::Noprefixroute),
+            ("autojoin", AddressFlags::Mcautojoin),
+        ] {
+            if has(option) {
+                flags |= flag;
+            }
+        }
+        let preferred = v.options.iter().find_map(|o| preferred_lft(o));
         Self {
             addr: v.addr,
             prefix_len: v.prefix_len,
@@ -120,10 +154,14 @@ impl AddrSpec {
             scope: v.scope,
             label: v.label.clone().filter(|_| !ipv6),
             peer: v.peer,
-            nodad: ipv6,
-            // keepalived vrrp_ipaddress.c: a /128 VIP is added deprecated unless
-            // `preferred_lft forever`, so the kernel does not use it as a source address.
-            deprecated: ipv6 && v.prefix_len == 128 && !v.preferred_forever,
+            flags,
+            // keepalived vrrp_ipaddress.c: a /128 VIP is added deprecated unless `preferred_lft`
+            // says otherwise, so the kernel does not use it as a source address.
+            preferred_lft: match preferred {
+                Some(n) => Some(n),
+                None if ipv6 && v.prefix_len == 128 && !v.preferred_forever => Some(0),
+                None => None,
+            },
         }
     }
 
@@ -151,14 +189,15 @@ impl AddrSpec {
         if let Some(l) = &self.label {
             msg.attributes.push(AddressAttribute::Label(l.clone()));
         }
-        if self.nodad {
-            msg.header.flags |= AddressHeaderFlags::Nodad;
-            msg.attributes
-                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        if !self.flags.is_empty() {
+            // The low byte also goes in the header for kernels that ignore IFA_FLAGS.
+            msg.header.flags =
+                AddressHeaderFlags::from_bits_truncate((self.flags.bits() & 0xff) as u8);
+            msg.attributes.push(AddressAttribute::Flags(self.flags));
         }
-        if self.deprecated {
+        if let Some(preferred) = self.preferred_lft {
             let mut ci = CacheInfo::default();
-            ci.ifa_preferred = 0;
+            ci.ifa_preferred = preferred;
             ci.ifa_valid = u32::MAX; // INFINITY_LIFE_TIME
             msg.attributes.push(AddressAttribute::CacheInfo(ci));
         }
@@ -374,16 +413,17 @@ mod tests {
     fn ipv4_defaults_have_no_broadcast_and_no_flags() {
         let s = AddrSpec::from_config(&vaddr("192.0.2.100", 32));
         assert_eq!(s.broadcast, None);
-        assert!(!s.nodad && !s.deprecated);
+        assert_eq!((s.flags, s.preferred_lft), (AddressFlags::empty(), None));
         let m = s.message(3);
         assert_eq!(m.header.index, 3);
         assert_eq!(m.header.prefix_len, 32);
         assert_eq!(m.header.scope, AddressScope::Universe);
-        assert!(
-            !m.attributes
-                .iter()
-                .any(|a| matches!(a, AddressAttribute::Broadcast(_)))
-        );
+        assert!(!m.attributes.iter().any(|a| matches!(
+            a,
+            AddressAttribute::Broadcast(_)
+                | AddressAttribute::Flags(_)
+                | AddressAttribute::CacheInfo(_)
+        )));
     }
 
     #[test]
@@ -405,20 +445,55 @@ mod tests {
     #[test]
     fn ipv6_slash_128_is_nodad_and_deprecated_unless_forever() {
         let s = AddrSpec::from_config(&vaddr("2001:db8::100", 128));
-        assert!(s.nodad && s.deprecated);
+        assert_eq!((s.flags, s.preferred_lft), (AddressFlags::Nodad, Some(0)));
         let m = s.message(2);
         assert!(
             m.attributes
                 .contains(&AddressAttribute::Flags(AddressFlags::Nodad))
         );
-        assert!(
-            m.attributes
-                .iter()
-                .any(|a| matches!(a, AddressAttribute::CacheInfo(c) if c.ifa_preferred == 0))
-        );
+        assert!(m.header.flags.contains(AddressHeaderFlags::Nodad));
+        assert!(m.attributes.iter().any(
+            |a| matches!(a, AddressAttribute::CacheInfo(c) if c.ifa_preferred == 0 && c.ifa_valid == u32::MAX)
+        ));
         let mut v = vaddr("2001:db8::100", 128);
         v.preferred_forever = true;
-        assert!(!AddrSpec::from_config(&v).deprecated);
-        assert!(!AddrSpec::from_config(&vaddr("2001:db8::100", 64)).deprecated);
+        assert_eq!(AddrSpec::from_config(&v).preferred_lft, None);
+        assert_eq!(
+            AddrSpec::from_config(&vaddr("2001:db8::100", 64)).preferred_lft,
+            None
+        );
+    }
+
+    #[test]
+    fn address_options_become_flags_and_lifetimes() {
+        let mut v = vaddr("2001:db8::200", 64);
+        v.options = ["-nodad", "home", "noprefixroute", "preferred_lft 100"]
+            .map(String::from)
+            .to_vec();
+        let s = AddrSpec::from_config(&v);
+        assert_eq!(
+            s.flags,
+            AddressFlags::Homeaddress | AddressFlags::Noprefixroute
+        );
+        assert_eq!(s.preferred_lft, Some(100));
+        let m = s.message(2);
+        assert!(m.attributes.contains(&AddressAttribute::Flags(
+            AddressFlags::Homeaddress | AddressFlags::Noprefixroute
+        )));
+        assert!(m.header.flags.contains(AddressHeaderFlags::Homeaddress));
+        // preferred_lft N also replaces the /128 default of 0.
+        let mut v = vaddr("2001:db8::201", 128);
+        v.options = vec!["preferred_lft 30".into(), "mngtmpaddr".into()];
+        let s = AddrSpec::from_config(&v);
+        assert_eq!(s.preferred_lft, Some(30));
+        assert_eq!(s.flags, AddressFlags::Nodad | AddressFlags::Managetempaddr);
+        let mut v = vaddr("192.0.2.150", 24);
+        v.options = vec!["noprefixroute".into(), "autojoin".into()];
+        assert_eq!(
+            AddrSpec::from_config(&v).flags,
+            AddressFlags::Noprefixroute | AddressFlags::Mcautojoin
+        );
+        assert!(option_applied("preferred_lft 7") && option_applied("-nodad"));
+        assert!(!option_applied("use_vmac") && !option_applied("track_group G1"));
     }
 }

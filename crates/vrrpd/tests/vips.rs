@@ -1,7 +1,8 @@
 //! VIP life cycle over netlink, in a namespace (root): stale VIPs of our instances removed at
 //! startup, keepalived's address defaults when becoming master (/32, /128 nodad + deprecated,
 //! label), an administrator's address of another prefix never touched, everything released on
-//! SIGTERM, pid files locked while running and removed on exit.
+//! SIGTERM, pid files locked while running and removed on exit; address options (`-nodad`,
+//! `home`, `noprefixroute`, `preferred_lft`) as the kernel reports them (`ip -j addr`).
 
 mod common;
 
@@ -196,4 +197,89 @@ fn vips_cleanup_at_start_add_on_master_and_release_on_sigterm() {
         !d.pid_file.exists() && !d.vrrp_pid_file.exists(),
         "pid files not removed"
     );
+}
+
+#[test]
+fn address_options_reach_the_kernel() {
+    if !require_root("address_options_reach_the_kernel") {
+        return;
+    }
+    let dir = TempDir::new("vipopt");
+    let ns = Netns::new("vipopt");
+    let peer = Netns::new("vipopt-peer");
+    common::veth(
+        &ns,
+        &["192.0.2.11/24", "2001:db8::11/64"],
+        &peer,
+        &["192.0.2.12/24", "2001:db8::12/64"],
+    );
+    // Two address owners (priority 255): master at once, VIPs added with their options.
+    let conf = dir.write(
+        "a.conf",
+        "vrrp_instance VI_4 {\n    interface eth0\n    state MASTER\n    priority 255\n    \
+         virtual_router_id 51\n    virtual_ipaddress {\n        192.0.2.150/24 noprefixroute\n    }\n}\n\
+         vrrp_instance VI_6 {\n    interface eth0\n    state MASTER\n    priority 255\n    \
+         virtual_router_id 52\n    version 3\n    virtual_ipaddress {\n        \
+         2001:db8::200/64 -nodad home noprefixroute preferred_lft 100\n        \
+         2001:db8::201\n        2001:db8::202/128 preferred_lft forever\n    }\n}\n",
+    );
+    let d = Vrrpd::start(&ns, &dir, "a", &conf);
+    // VI_6 waits for the link-local address (DAD, about 1 s) before it can send.
+    for vi in ["VI_4", "VI_6"] {
+        assert!(
+            d.wait_log(
+                &format!("({vi}) Entering MASTER STATE"),
+                Duration::from_secs(6)
+            ),
+            "{}",
+            d.log()
+        );
+    }
+    let mut json = String::new();
+    assert!(
+        common::wait_for(Duration::from_secs(2), || {
+            json = ns.ip(&["-j", "addr", "show", "dev", "eth0"]);
+            [
+                "192.0.2.150",
+                "2001:db8::200",
+                "2001:db8::201",
+                "2001:db8::202",
+            ]
+            .iter()
+            .all(|a| common::addr_info(&json, a).is_some())
+        }),
+        "{json}"
+    );
+    let info = |a: &str| common::addr_info(&json, a).unwrap_or_default();
+    let flag = |a: &str, f: &str| info(a).contains(&format!("\"{f}\":true"));
+    let preferred = |a: &str| common::json_number(&info(a), "preferred_life_time");
+
+    assert!(
+        flag("192.0.2.150", "noprefixroute"),
+        "{}",
+        info("192.0.2.150")
+    );
+    // -nodad: DAD runs (no nodad flag); home and noprefixroute set; preferred 100 s, counting.
+    let a = "2001:db8::200";
+    assert!(!flag(a, "nodad"), "{}", info(a));
+    assert!(flag(a, "home") && flag(a, "noprefixroute"), "{}", info(a));
+    assert!(
+        preferred(a).is_some_and(|p| (90..=100).contains(&p)),
+        "{}",
+        info(a)
+    );
+    assert_eq!(
+        common::json_number(&info(a), "valid_life_time"),
+        Some(u64::from(u32::MAX))
+    );
+    // keepalived's defaults for a /128: nodad and deprecated (preferred 0).
+    let a = "2001:db8::201";
+    assert!(flag(a, "nodad") && flag(a, "deprecated"), "{}", info(a));
+    assert_eq!(preferred(a), Some(0), "{}", info(a));
+    // preferred_lft forever: not deprecated.
+    let a = "2001:db8::202";
+    assert!(flag(a, "nodad") && !flag(a, "deprecated"), "{}", info(a));
+    assert_eq!(preferred(a), Some(u64::from(u32::MAX)), "{}", info(a));
+    // No option is left unapplied, so none is reported.
+    assert!(!d.log().contains("virtual_ipaddress option"), "{}", d.log());
 }

@@ -284,3 +284,22 @@ pub fn seed_conf(state: &str, priority: u8, extra: &str) -> String {
          {extra}}}\n"
     )
 }
+
+/// The `addr_info` object of `ip -j addr` output `json` whose `local` is `local`, as text (the
+/// objects are flat, so the braces around the match delimit it).
+pub fn addr_info(json: &str, local: &str) -> Option<String> {
+    let at = json.find(&format!("\"local\":\"{local}\""))?;
+    let start = json[..at].rfind('{')?;
+    let end = at + json[at..].find('}')?;
+    Some(json[start..=end].to_string())
+}
+
+/// The number after `"key":` in a flat JSON object's text.
+pub fn json_number(obj: &str, key: &str) -> Option<u64> {
+    let pat = format!("\"{key}\":");
+    let rest = &obj[obj.find(&pat)? + pat.len()..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
