@@ -78,8 +78,9 @@ pub struct Opts {
     /// Use the specified configuration file (.yaml/.yml: YAML, otherwise keepalived.conf).
     #[arg(short = 'f', long = "use-file", value_name = "FILE", default_value = DEFAULT_CONFIG)]
     pub use_file: PathBuf,
-    /// Check the configuration (of FILE, or of -f), print diagnostics and exit: 0 valid, 1 not.
-    #[arg(short = 't', long = "config-test", value_name = "FILE", num_args = 0..=1, require_equals = true)]
+    /// Check the configuration (-f), write diagnostics to LOG_FILE (default stderr) and exit:
+    /// 0 valid, 1 not.
+    #[arg(short = 't', long = "config-test", value_name = "LOG_FILE", num_args = 0..=1, require_equals = true)]
     pub config_test: Option<Option<PathBuf>>,
     /// Do not fork into the background.
     #[arg(short = 'n', long = "dont-fork")]
@@ -183,7 +184,12 @@ pub struct Opts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     /// Check a configuration file and exit.
-    ConfigTest(PathBuf),
+    ConfigTest {
+        /// The configuration (`-f`).
+        config: PathBuf,
+        /// Where the diagnostics go (`-t=LOG_FILE`); `None` = stderr.
+        log: Option<PathBuf>,
+    },
     /// Print a signal number and exit.
     Signum(i32),
     /// Print the version and exit.
@@ -220,10 +226,12 @@ impl Opts {
                 .map(Mode::Signum)
                 .ok_or_else(|| CliError::Signum(name.clone()));
         }
-        if let Some(file) = &self.config_test {
-            return Ok(Mode::ConfigTest(
-                file.clone().unwrap_or_else(|| self.use_file.clone()),
-            ));
+        // keepalived: `-t[=LOG_FILE]`; the configuration is always the one of `-f`.
+        if let Some(log) = &self.config_test {
+            return Ok(Mode::ConfigTest {
+                config: self.use_file.clone(),
+                log: log.clone(),
+            });
         }
         if self.check {
             return Err(CliError::NoCheckers);
@@ -310,22 +318,30 @@ mod tests {
     }
 
     #[test]
-    fn config_test_with_and_without_file() {
-        assert_eq!(
-            parse(&["-t"]).mode(),
-            Ok(Mode::ConfigTest(DEFAULT_CONFIG.into()))
-        );
+    fn config_test_checks_use_file_and_takes_an_optional_log_file() {
+        let test = |config: &str, log: Option<&str>| {
+            Ok(Mode::ConfigTest {
+                config: config.into(),
+                log: log.map(PathBuf::from),
+            })
+        };
+        assert_eq!(parse(&["-t"]).mode(), test(DEFAULT_CONFIG, None));
         assert_eq!(
             parse(&["-f", "/x.conf", "-t"]).mode(),
-            Ok(Mode::ConfigTest("/x.conf".into()))
+            test("/x.conf", None)
         );
         assert_eq!(
-            parse(&["--config-test=/y.yaml"]).mode(),
-            Ok(Mode::ConfigTest("/y.yaml".into()))
+            parse(&["-f", "/x.conf", "--config-test=/tmp/check.log"]).mode(),
+            test("/x.conf", Some("/tmp/check.log"))
         );
         assert_eq!(
-            parse(&["-t=/z.conf"]).mode(),
-            Ok(Mode::ConfigTest("/z.conf".into()))
+            parse(&["-t=/tmp/check.log"]).mode(),
+            test(DEFAULT_CONFIG, Some("/tmp/check.log"))
+        );
+        // Without `=` the next word is not the option's value (keepalived's getopt `t::`).
+        assert!(
+            Opts::try_parse_from(["vrrpd", "-t", "/y.conf"]).is_err(),
+            "a stray argument is refused"
         );
     }
 

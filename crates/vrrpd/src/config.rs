@@ -303,11 +303,13 @@ pub fn test_diagnostics(path: &Path) -> (bool, Diagnostics) {
     (loaded.is_valid(), loaded.diagnostics)
 }
 
-/// `-t`: prints every diagnostic to stderr and returns whether the file is valid.
-pub fn config_test(path: &Path) -> bool {
+/// `-t`: writes every diagnostic to `out` (stderr, or `-t=LOG_FILE`) and returns whether the
+/// file is valid.
+pub fn config_test(path: &Path, out: &mut dyn std::io::Write) -> std::io::Result<bool> {
     let (valid, diagnostics) = test_diagnostics(path);
-    eprint!("{diagnostics}");
-    valid
+    write!(out, "{diagnostics}")?;
+    out.flush()?;
+    Ok(valid)
 }
 
 #[cfg(test)]

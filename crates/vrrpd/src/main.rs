@@ -25,12 +25,34 @@ fn main() -> ExitCode {
             println!("{n}");
             ExitCode::from(exit::OK)
         }
-        Ok(Mode::ConfigTest(path)) => ExitCode::from(if vrrpd::config::config_test(&path) {
-            exit::OK
-        } else {
-            exit::FATAL
-        }),
+        Ok(Mode::ConfigTest { config, log }) => ExitCode::from(config_test(&config, log)),
         Ok(Mode::Run) => ExitCode::from(start(&opts)),
+    }
+}
+
+/// `-t[=LOG_FILE]`: diagnostics to LOG_FILE (appended, as keepalived's log file) or stderr.
+fn config_test(config: &std::path::Path, log: Option<std::path::PathBuf>) -> u8 {
+    let mut out: Box<dyn std::io::Write> = match log {
+        None => Box::new(std::io::stderr()),
+        Some(path) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!("vrrpd: cannot open {}: {e}", path.display());
+                return exit::FATAL;
+            }
+        },
+    };
+    match vrrpd::config::config_test(config, &mut out) {
+        Ok(true) => exit::OK,
+        Ok(false) => exit::FATAL,
+        Err(e) => {
+            eprintln!("vrrpd: cannot write the diagnostics: {e}");
+            exit::FATAL
+        }
     }
 }
 

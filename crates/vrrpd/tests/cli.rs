@@ -1,5 +1,5 @@
-//! Command-line behaviour that needs no root: `-t` exit codes and diagnostics, exit 64 on a bad
-//! configuration at startup, refused options, `--signum`, `-v`.
+//! Command-line behaviour that needs no root: `-t[=LOG_FILE]` exit codes and diagnostics, exit 64
+//! on a bad configuration at startup, refused options, `--signum`, `-v`.
 
 mod common;
 
@@ -32,9 +32,26 @@ fn config_test_accepts_the_seed_and_prints_warnings_with_positions() {
     assert!(stderr.contains("warning:"), "{stderr}");
     assert!(!stderr.contains("error:"), "{stderr}");
 
-    // --config-test=FILE form, and the repository's example configurations in both dialects.
-    let (code, _, stderr) = vrrpd(&[&format!("--config-test={path}")]);
+    // -t=LOG_FILE (keepalived): the diagnostics go to the log file, appended; stderr stays
+    // empty. The configuration is still the one of -f.
+    let log = dir.path("check.log");
+    std::fs::write(&log, "earlier line\n").expect("seed log");
+    let log_arg = format!("--config-test={}", log.display());
+    let (code, stdout, stderr) = vrrpd(&[&log_arg, "-f", &path]);
     assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty() && stderr.is_empty(), "{stdout}{stderr}");
+    let logged = std::fs::read_to_string(&log).expect("log file");
+    assert!(logged.starts_with("earlier line\n"), "{logged}");
+    assert!(
+        logged.contains(&format!("{path}:12:19: warning: truncating auth_pass")),
+        "{logged}"
+    );
+    let unwritable = format!("-t={}", dir.path("no/such/dir/x.log").display());
+    let (code, _, stderr) = vrrpd(&[&unwritable, "-f", &path]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("cannot open"), "{stderr}");
+
+    // The repository's example configurations in both dialects.
     let etc = concat!(env!("CARGO_MANIFEST_DIR"), "/../../etc/keepalived");
     for f in ["lb1.conf", "lb2.conf", "lb1.yaml"] {
         let (code, _, stderr) = vrrpd(&["-t", "-f", &format!("{etc}/{f}")]);
@@ -62,6 +79,19 @@ fn config_test_rejects_bad_files_with_exit_1() {
         "{stderr}"
     );
     assert!(stderr.contains("error:"), "{stderr}");
+    // The same verdict with the diagnostics in a log file.
+    let log = dir.path("bad.log");
+    let (code, _, stderr) = vrrpd(&[
+        &format!("-t={}", log.display()),
+        "-f",
+        bad.to_str().expect("path"),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let logged = std::fs::read_to_string(&log).expect("log file");
+    assert!(
+        logged.contains(&format!("{}:8:", bad.display())) && logged.contains("error:"),
+        "{logged}"
+    );
 
     let missing = dir.path("missing.conf");
     let (code, _, stderr) = vrrpd(&["-t", "-f", missing.to_str().expect("path")]);
