@@ -29,13 +29,18 @@ pub fn unique(tag: &str) -> String {
     )
 }
 
+/// True under CI (`CI=true`), where nothing may be skipped.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
 /// True when the test may use root-only features. Not root: skips loudly, or panics when
 /// `CI=true` (CI must never skip these).
 pub fn require_root(test: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
+    if ci() {
         panic!("{test}: needs root (network namespaces, raw sockets) and CI=true forbids skipping");
     }
     // Written to the real stderr, not the harness's captured one, so the skip is seen.
