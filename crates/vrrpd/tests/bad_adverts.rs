@@ -51,9 +51,13 @@ fn ipv6_bad_checksum_is_dropped_counted_and_logged_rate_limited() {
     peer.ip(&["addr", "add", "fe80::12/64", "dev", "eth0", "nodad"]);
     let conf = dir.write("a.conf", &v6_conf());
     let mut d = Vrrpd::start(&a, &dir, "a", &conf);
-    // Alone on the link it becomes master after Master_Down_Interval (about 1.5 s).
+    // Alone on the link it becomes master after Master_Down_Interval.
+    let mdi = common::master_down(Version::V3, 100, Duration::from_millis(500));
     assert!(
-        d.wait_log("(VI_1) Entering MASTER STATE", Duration::from_secs(6)),
+        d.wait_log(
+            "(VI_1) Entering MASTER STATE",
+            common::STARTUP + mdi + common::REACT
+        ),
         "{}",
         d.log()
     );

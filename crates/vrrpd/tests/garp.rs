@@ -148,13 +148,13 @@ fn spaced_bursts_queue_instead_of_cutting_each_other_short() {
     );
     let capture = arp_capture(&b);
     let d = Vrrpd::start(&a, &dir, "a", &conf);
-    // Both bursts end 2 x 4 frames x 0.4 s after the transition; start-up adds well under 2 s.
-    // Then nothing more comes (no refresh): 1.5 s of silence ends the capture.
+    // Both bursts end within 2 x 4 frames x 0.4 s of the transition, which follows start-up at
+    // once. Then nothing more comes (no refresh): 1.5 s of silence ends the capture.
     let seen = gratuitous_arps(
         &capture,
         VIP,
         Duration::from_millis(1500),
-        Duration::from_secs(2) + INTERVAL * 8 + Duration::from_secs(2),
+        common::STARTUP + INTERVAL * 8 + Duration::from_millis(1500) + common::REACT,
     );
     let log = d.log();
     assert!(log.contains("(VI_1) Entering MASTER STATE"), "{log}");

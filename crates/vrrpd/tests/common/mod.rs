@@ -9,6 +9,37 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use lbcore::vrrp::packet::Version;
+use lbcore::vrrp::timers;
+
+/// Start-up of a vrrpd process before its instances' timers run: `ip netns exec`, the runtime,
+/// netlink look-ups and sockets take tens of milliseconds; an IPv6 instance also waits for its
+/// link-local address to leave DAD (1 s with the kernel's defaults: one probe, RetransTimer 1 s).
+/// 2 s covers both on the 2-core machine these tests share with other builds and test runs.
+pub const STARTUP: Duration = Duration::from_secs(2);
+
+/// Slack for something vrrpd does at once (answer an advert, handle a signal, add or remove an
+/// address): each takes milliseconds; 500 ms absorbs scheduling delays on a loaded machine and
+/// the 20 ms polling of [`wait_for`].
+pub const REACT: Duration = Duration::from_millis(500);
+
+/// Master_Down_Interval of a backup of `priority` (RFC 3768 §6.1 / RFC 5798 §6.1 with
+/// keepalived's default of 3 adverts), from lbcore's timer arithmetic.
+pub fn master_down(version: Version, priority: u8, advert_int: Duration) -> Duration {
+    timers::master_down_interval(
+        version,
+        priority,
+        advert_int,
+        lbcore::config::vrrp::DEFAULT_DOWN_TIMER_ADVERTS,
+    )
+}
+
+/// Skew_Time of a backup of `priority` (RFC 3768 §6.1 / RFC 5798 §6.1): how long it waits after
+/// a priority-0 advert.
+pub fn skew(version: Version, priority: u8, advert_int: Duration) -> Duration {
+    timers::skew_time(version, priority, advert_int)
+}
+
 /// The vrrpd binary under test.
 pub const VRRPD: &str = env!("CARGO_BIN_EXE_vrrpd");
 
