@@ -311,6 +311,152 @@ fn debian_sample_conditional_lines_and_removed_script() {
 
 // ---- includes ---------------------------------------------------------------------------------
 
+/// keepalived.conf(5) "Parameter substitution", on a file whose meaning keepalived 2.2.7 was
+/// asked for (`keepalived -d`, see the file's header): the same instances come out.
+#[test]
+fn parameter_substitution_as_keepalived_does_it() {
+    let (c, d) = load_vrrp(Path::new("tests/conf/params/main.conf"));
+    let c = c.unwrap_or_else(|| panic!("rejected:\n{d}"));
+    assert_eq!(
+        diag_lines(&d),
+        [
+            "tests/conf/params/main.conf:25:1: warning: line applies only to config id 'main'; skipped (vrrpd has no config id)",
+            "tests/conf/params/main.conf:29:1: warning: line applies only to config id 'main'; skipped (vrrpd has no config id)",
+        ]
+    );
+    assert_eq!(c.instances.len(), 2);
+    for (i, n) in c.instances.iter().zip([10u8, 11]) {
+        assert_eq!(i.name, format!("VI_{n}"));
+        assert_eq!((i.interface.as_str(), i.vrid, i.priority), ("eth0", n, 150));
+        assert_eq!(
+            i.vips
+                .iter()
+                .map(|a| a.addr.to_string())
+                .collect::<Vec<_>>(),
+            [format!("192.0.2.{n}")]
+        );
+        // Undefined parameters stay as written (keepalived: '/bin/echo' '${HOME}' '$UNDEF').
+        let m = i.notify.master.as_ref().expect("notify_master");
+        assert_eq!(m.argv, ["/bin/echo", "${HOME}", "$UNDEF"]);
+        // Positions of substituted text are those of the reference.
+        assert_eq!(
+            i.span.to_string(),
+            format!(
+                "tests/conf/params/main.conf:{}:1",
+                if n == 10 { 25 } else { 29 }
+            )
+        );
+    }
+}
+
+#[test]
+fn parameter_definitions_uses_and_conditionals() {
+    // ${NAME} anywhere, $NAME before a blank or the end of the line; substitution is done at use
+    // time and is recursive; a later definition replaces an earlier one.
+    let (c, d) = ok(concat!(
+        "$VRID=7\n$NET=192.0.2\n$HOST=${LAST}\n$LAST=5\n",
+        "vrrp_instance VI_${VRID} {\n virtual_router_id $VRID\n",
+        " virtual_ipaddress {\n  ${NET}.${HOST}/32\n }\n}\n",
+        "$VRID=8\n$LAST=6\n",
+        "vrrp_instance VI_${VRID} {\n virtual_router_id $VRID\n",
+        " virtual_ipaddress {\n  ${NET}.${HOST}\n }\n}\n",
+    ));
+    assert_eq!(d, "");
+    let v = |i: &VrrpInstance| {
+        (
+            i.name.clone(),
+            i.vrid,
+            i.vips
+                .iter()
+                .map(|a| a.addr.to_string())
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(
+        v(&c.instances[0]),
+        ("VI_7".into(), 7, vec!["192.0.2.5".into()])
+    );
+    assert_eq!(
+        v(&c.instances[1]),
+        ("VI_8".into(), 8, vec!["192.0.2.6".into()])
+    );
+    // A value may hold several words, quotes and braces; an empty value is allowed; a comment
+    // ends the value; a reference inside quotes is substituted too.
+    let (c, d) = ok(&format!(
+        "$CMD=\"/bin/notify.sh master\" nobody # who runs it\n$NONE=\n\
+         $VIPS=virtual_ipaddress {{ 192.0.2.100 }}\n$WHO=lb1\n{}",
+        "vrrp_instance VI_1 {\n virtual_router_id 1 $NONE\n $VIPS\n notify_master $CMD\n \
+         notify_backup \"/bin/echo ${WHO}\"\n}\n"
+    ));
+    assert_eq!(d, "");
+    let i = &c.instances[0];
+    assert_eq!(i.vips[0].addr.to_string(), "192.0.2.100");
+    let m = i.notify.master.as_ref().unwrap();
+    assert_eq!(
+        (m.argv.as_slice(), m.user.as_ref().map(|u| u.0.as_str())),
+        (
+            &["/bin/notify.sh".to_string(), "master".into()][..],
+            Some("nobody")
+        )
+    );
+    assert_eq!(i.notify.backup.as_ref().unwrap().argv, ["/bin/echo", "lb1"]);
+    // Substitution is bounded: a definition that refers to itself is an error, not a hang.
+    let long = "x".repeat(200);
+    let (c, d) = parse(&format!(
+        "$A=${{A}}${{A}}{long}\nglobal_defs {{\n router_id $A\n}}\n"
+    ));
+    assert!(c.is_none());
+    assert_eq!(
+        diag_lines(&d),
+        [
+            "t.conf:3:2: error: parameter substitution of 'A' makes a line longer than 65536 \
+          characters (does a definition refer to itself?)"
+        ]
+    );
+    // `$IF_MAIN=@main` makes a conditional line (skipped: vrrpd has no config id); `@^ID`
+    // lines, definitions included, are kept; `@ID` definitions are not made.
+    let (c, d) = ok(&format!(
+        "$IF_MAIN=@main\n@^backup $PRIO=120\n@backup $PRIO=90\n{}",
+        inst(" priority $PRIO\n $IF_MAIN priority 240\n")
+    ));
+    assert_eq!(c.instances[0].priority, 120);
+    assert_eq!(
+        d.lines().collect::<Vec<_>>(),
+        [
+            "t.conf:3:1: warning: line applies only to config id 'backup'; skipped (vrrpd has no config id)",
+            "t.conf:10:2: warning: line applies only to config id 'main'; skipped (vrrpd has no config id)",
+        ]
+    );
+    // $_PWD is the directory of the file being read (keepalived's standard definition).
+    let dir = std::fs::canonicalize("tests/conf").unwrap();
+    let (c, d) = parse_str(
+        "vrrp_script s {\n script \"${_PWD}/check.sh\"\n}\n",
+        &dir.join("x.conf"),
+    );
+    let c = c.unwrap_or_else(|| panic!("{d}"));
+    assert_eq!(
+        c.scripts["s"].command.argv,
+        [format!("{}/check.sh", dir.display())]
+    );
+    // Without any definition, '$' is plain text (existing configurations are unchanged).
+    let (c, _) = ok("vrrp_script s {\n script \"/bin/sh -c 'exit $X'\"\n}\n");
+    assert_eq!(c.scripts["s"].command.argv, ["/bin/sh", "-c", "exit $X"]);
+    // A multi-line definition is used only at the end of a line; elsewhere it stays as written.
+    let (c, d) = ok("$M= \\\n lb1 \\\n lb2\nglobal_defs {\n router_id $M x\n}\n");
+    assert_eq!(c.global.router_id.as_deref(), Some("$M"));
+    assert_eq!(
+        d,
+        "t.conf:5:15: warning: extra arguments after 'router_id' ignored: x\n"
+    );
+    // At the end of a line, its lines follow one another (each one a line of its own).
+    let (c, d) = ok("$M= \\\n router_id lb1 \\\n router_id lb2\nglobal_defs {\n $M\n}\n");
+    assert_eq!(c.global.router_id.as_deref(), Some("lb2"));
+    assert_eq!(
+        d,
+        "t.conf:5:2: warning: 'router_id' given more than once; the last one wins\n"
+    );
+}
+
 #[test]
 fn nested_includes_globs_and_braces() {
     let (c, d) = load_vrrp(Path::new("tests/conf/includes/main.conf"));
@@ -1334,12 +1480,12 @@ const ERRORS: &[(&str, &str)] = &[
         "t.conf:2:16: error: unknown include_check option 'sometimes' (readable, match, wildcard_match, brace_match)",
     ),
     (
-        "$IF=eth0\n",
-        "t.conf:1:1: error: keepalived parameter definitions ($NAME=value) are not supported",
+        "$A=x $A\nrouter_id $A\n",
+        "t.conf:2:1: error: parameter substitution of 'A' does not end after 10000 substitutions (does a definition refer to itself?)",
     ),
     (
         "~SEQ(i,1,3) vrrp_instance VI_${i} {}\n",
-        "t.conf:1:1: error: keepalived ~SEQ sequence blocks are not supported",
+        "t.conf:1:1: error: keepalived ~SEQ / ~LST sequence and list blocks are not supported",
     ),
     // blocks
     (
@@ -2202,5 +2348,19 @@ proptest::proptest! {
         let (want, truncated) = lbcore::vrrp::packet::pass_auth(&pw);
         proptest::prop_assert_eq!(c.instances[0].auth, want);
         proptest::prop_assert_eq!(d.contains("truncating auth_pass to 8 characters"), truncated);
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
+    /// Whatever the text (definitions, references, conditionals, quotes, escapes, braces), the
+    /// front end ends and does not panic.
+    #[test]
+    fn any_text_with_parameters_is_read_without_panicking(
+        lines in proptest::collection::vec("[$@^{}AB_=x \\\\\"'#!~0-9]{0,16}", 0..12),
+    ) {
+        let text = lines.join("\n");
+        let _ = parse(&text);
     }
 }

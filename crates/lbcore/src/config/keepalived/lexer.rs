@@ -3,13 +3,17 @@
 //!
 //! Owns: turning files into one token stream in which every token carries the [`Span`] of the
 //! file it came from, `include*` directives resolved (globs, `{a,b}` braces, relative to the
-//! including file, loops detected). Must not: know any keyword other than the `include` family and
-//! `include_check`; this module and [`std::fs`] reads of included files are its only I/O.
+//! including file, loops detected). Lines reach the tokenizer through [`super::params`]
+//! (conditional lines, parameter substitution). Must not: know any keyword other than the
+//! `include` family and `include_check`; this module and [`std::fs`] reads of included files are
+//! its only I/O.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diag::{Diagnostics, Span};
+
+use super::params::{PLine, Params, Source};
 
 /// Deepest include nesting accepted (a loop is reported before this is reached; this bounds
 /// pathological but loop-free trees).
@@ -103,6 +107,7 @@ pub(crate) fn lex(text: &str, path: &Path, diags: &mut Diagnostics) -> Vec<Tok> 
     let mut lx = Lexer {
         out: Vec::new(),
         stack: Vec::new(),
+        params: Params::default(),
         diags,
     };
     let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
@@ -114,6 +119,8 @@ struct Lexer<'d> {
     out: Vec<Tok>,
     /// Canonical paths of the files being read, outermost first.
     stack: Vec<PathBuf>,
+    /// Parameter definitions, shared by a file and the files it includes (as in keepalived).
+    params: Params,
     diags: &'d mut Diagnostics,
 }
 
@@ -128,17 +135,15 @@ struct Pending {
 impl Lexer<'_> {
     fn file(&mut self, text: &str, name: Arc<Path>, canon: PathBuf, mut check: IncludeCheck) {
         self.stack.push(canon);
-        let lines: Vec<&str> = text.lines().collect();
-        let mut i = 0;
-        while i < lines.len() {
-            let (toks, next, include_words) = self.logical_line(&lines, i, &name);
-            i = next;
+        let mut src = Source::new(text);
+        while let Some((toks, include_words)) = self.logical_line(&mut src, &name) {
             self.line(toks, include_words, &name, &mut check);
         }
+        self.params.end_of_file();
         self.stack.pop();
     }
 
-    /// Handles one logical line: an include, an `include_check`, a conditional or plain tokens.
+    /// Handles one logical line: an include, an `include_check` or plain tokens.
     fn line(
         &mut self,
         toks: Vec<Tok>,
@@ -163,31 +168,10 @@ impl Lexer<'_> {
         if first.kind == TokKind::Word && !first.quoted {
             if first.text == "include_check" {
                 *check = parse_include_check(&toks[1..], self.diags);
-            } else if let Some(id) = first.text.strip_prefix('@') {
-                // keepalived `man5` "Conditional configuration": `@ID` lines apply only when the
-                // config id (-i, default the host name) is ID, `@^ID` lines only when it is not.
-                // vrrpd has no config id: `@ID` lines are dropped, `@^ID` lines kept.
-                if id.starts_with('^') {
-                    self.emit(toks.into_iter().skip(1).collect());
-                } else {
-                    self.diags.warning(
-                        &first.span,
-                        format!(
-                            "line applies only to config id '{id}'; skipped (vrrpd has no config id)"
-                        ),
-                    );
-                }
-                return;
-            } else if first.text.starts_with('$') && first.text.contains('=') {
+            } else if first.text.starts_with("~SEQ") || first.text.starts_with("~LST") {
                 self.diags.error(
                     &first.span,
-                    "keepalived parameter definitions ($NAME=value) are not supported",
-                );
-                return;
-            } else if first.text.starts_with("~SEQ") {
-                self.diags.error(
-                    &first.span,
-                    "keepalived ~SEQ sequence blocks are not supported",
+                    "keepalived ~SEQ / ~LST sequence and list blocks are not supported",
                 );
                 return;
             }
@@ -207,25 +191,22 @@ impl Lexer<'_> {
         self.out.push(eol);
     }
 
-    /// Reads one logical line starting at physical line `start` (continuations joined).
-    /// Returns its tokens, the index of the next physical line, and whether it is an include
-    /// line (whose words keep their braces).
-    fn logical_line(
-        &mut self,
-        lines: &[&str],
-        start: usize,
-        name: &Arc<Path>,
-    ) -> (Vec<Tok>, usize, bool) {
+    /// Reads one logical line (continuation lines joined) from `src`. Returns its tokens and
+    /// whether it is an include line (whose words keep their braces), or `None` at the end.
+    fn logical_line(&mut self, src: &mut Source<'_>, name: &Arc<Path>) -> Option<(Vec<Tok>, bool)> {
         let mut toks: Vec<Tok> = Vec::new();
         let mut cur: Option<Pending> = None;
         let mut include_line = false;
-        let mut idx = start;
-        'lines: while idx < lines.len() {
-            let line_no = u32::try_from(idx + 1).unwrap_or(u32::MAX);
-            let chars: Vec<char> = lines[idx].chars().collect();
-            idx += 1;
+        let mut read_any = false;
+        'lines: while let Some(pl) = self.params.next_line(src, name, self.diags) {
+            read_any = true;
+            let PLine {
+                line: line_no,
+                ref chars,
+                ..
+            } = pl;
+            let col = |j: usize| pl.col(j);
             let mut j = 0;
-            let col = |j: usize| u32::try_from(j + 1).unwrap_or(u32::MAX);
             while j < chars.len() {
                 let c = chars[j];
                 match c {
@@ -266,7 +247,7 @@ impl Lexer<'_> {
                     '"' | '\'' => {
                         let p = cur.get_or_insert_with(|| Pending::at(line_no, col(j)));
                         p.quoted = true;
-                        match quoted(&chars, j, &mut p.text) {
+                        match quoted(chars, j, &mut p.text) {
                             Some(end) => j = end,
                             None => {
                                 self.diags.error(
@@ -287,8 +268,11 @@ impl Lexer<'_> {
             }
             break;
         }
+        if !read_any {
+            return None;
+        }
         self.finish(&mut cur, &mut toks, name, &mut include_line);
-        (toks, idx, include_line)
+        Some((toks, include_line))
     }
 
     fn finish(

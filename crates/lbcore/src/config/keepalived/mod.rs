@@ -1,14 +1,15 @@
 //! keepalived.conf front end: reads a keepalived 2.2.7 configuration unchanged (drop-in) into
 //! the vrrpd model.
 //!
-//! Pipeline: `lexer` (comments, quotes, escapes, continuation, includes; every token has its
-//! `file:line:col`) → `tree` (blocks) → `parser` (keyword tables of reference §1.2–1.7 into
+//! Pipeline: `params` (conditional lines, `$NAME` parameters) → `lexer` (comments, quotes,
+//! escapes, continuation, includes; every token has its `file:line:col`) → `tree` (blocks) → `parser` (keyword tables of reference §1.2–1.7 into
 //! the keyword-level `raw` form) → `validate` (ranges, defaults, cross-references; shared with
 //! the YAML front end). Every problem is reported in one pass. Must not: do any I/O other than
 //! reading the included files.
 
 pub(crate) mod keywords;
 pub(crate) mod lexer;
+pub(crate) mod params;
 pub(crate) mod parser;
 pub(crate) mod raw;
 pub(crate) mod tree;
