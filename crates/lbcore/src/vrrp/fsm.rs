@@ -130,7 +130,8 @@ pub struct InstanceConfig {
     /// Pre-RFC 9568 behaviour: a master does not answer a lower-priority advert (`lower_prio_no_advert`).
     pub lower_prio_no_advert: bool,
     /// A master that yields to a higher-priority advert sends one advert at its own priority
-    /// before going Backup (`higher_prio_send_advert`, keepalived default off, off in strict mode).
+    /// before going Backup (`higher_prio_send_advert`), so the winner re-announces the VIPs after a
+    /// split brain heals. vrrpd's config default is on (keepalived's is off); strict mode clears it.
     pub higher_prio_send_advert: bool,
     /// Address-list mismatch policy.
     pub addr_list_policy: AddrListPolicy,
