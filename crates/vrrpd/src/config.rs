@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-use lbcore::config::vrrp::{Notify, OWNER_PRIORITY, VrrpConfig};
+use lbcore::config::vrrp::{
+    DynamicInterfaces, Notify, OWNER_PRIORITY, OldUnicastChecksum, VrrpConfig,
+};
 use lbcore::diag::{Diagnostics, Span};
 
 /// The outcome of loading a file.
@@ -99,6 +101,53 @@ pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
     if g.enable_script_security {
         push("enable_script_security", GLOBAL, None, SCRIPTS);
     }
+    if let Some(name) = &g.instance_name {
+        push(
+            "instance",
+            name,
+            None,
+            "pid files are the ones given by -p / -r, not named after the instance",
+        );
+    }
+    if g.use_pid_dir {
+        push(
+            "use_pid_dir",
+            GLOBAL,
+            None,
+            "pid files are the ones given by -p / -r",
+        );
+    }
+    if g.delay_after_boot.is_some() {
+        push(
+            "vrrp_delay_after_boot",
+            GLOBAL,
+            None,
+            "instances are not held back after boot (vrrp_startup_delay is honoured)",
+        );
+    }
+    if g.dynamic_interfaces != DynamicInterfaces::Off {
+        push(
+            "dynamic_interfaces",
+            GLOBAL,
+            None,
+            "interfaces are not watched; a configured interface missing at startup is fatal",
+        );
+    }
+    for (keyword, set) in [
+        ("state_dump_file", g.state_dump_file.is_some()),
+        ("stats_dump_file", g.stats_dump_file.is_some()),
+        ("json_dump_file", g.json_dump_file.is_some()),
+        ("data_use_instance", g.data_use_instance),
+    ] {
+        if set {
+            push(
+                keyword,
+                GLOBAL,
+                None,
+                "no dumps are written (SIGUSR1 / SIGUSR2 are logged and ignored)",
+            );
+        }
+    }
     for key in g.extra.keys() {
         let keyword = match key.as_str() {
             "vrrp_garp_extra_if" => "vrrp_garp_extra_if",
@@ -117,6 +166,9 @@ pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
     for p in c.track_processes.values() {
         push("vrrp_track_process", &p.name, Some(&p.span), TRACKER);
     }
+    for f in c.track_files.values() {
+        push("track_file", &f.name, Some(&f.span), TRACKER);
+    }
     for i in &c.instances {
         let who = format!("instance {}", i.name);
         let at = Some(&i.span);
@@ -125,6 +177,9 @@ pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
         }
         for t in &i.track_process {
             push("track_process", &t.name, Some(&t.span), TRACKER);
+        }
+        for t in &i.track_file {
+            push("track_file", &t.name, Some(&t.span), TRACKER);
         }
         for t in &i.track_interface {
             push("track_interface", &t.name, Some(&t.span), TRACK_INTERFACE);
@@ -159,6 +214,22 @@ pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
         }
         if i.vmac_xmit_base {
             push("vmac_xmit_base", &who, at, "no VMAC interface is created");
+        }
+        if i.use_ipvlan.is_some() {
+            push(
+                "use_ipvlan",
+                &who,
+                at,
+                "no ipvlan interface is created; the interface itself is used",
+            );
+        }
+        if i.old_unicast_checksum == OldUnicastChecksum::Always {
+            push(
+                "old_unicast_checksum",
+                &who,
+                at,
+                "adverts are sent with the current VRRPv3 unicast checksum",
+            );
         }
         if !i.virtual_routes.is_empty() {
             push("virtual_routes", &who, at, "routes are not installed");
@@ -243,6 +314,9 @@ pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
         }
         for t in &g.track_process {
             push("track_process", &t.name, Some(&t.span), TRACKER);
+        }
+        for t in &g.track_file {
+            push("track_file", &t.name, Some(&t.span), TRACKER);
         }
         for t in &g.track_interface {
             push("track_interface", &t.name, Some(&t.span), TRACK_INTERFACE);
@@ -329,6 +403,17 @@ mod tests {
     script_user nobody
     enable_script_security
     vrrp_garp_extra_if 5
+    instance lb1
+    use_pid_dir
+    vrrp_delay_after_boot 30
+    dynamic_interfaces
+    state_dump_file /tmp/state
+    stats_dump_file /tmp/stats
+    json_dump_file /tmp/json
+    data_use_instance
+}
+track_file tf {
+    file /run/tf
 }
 vrrp_script chk {
     script "/bin/true"
@@ -358,6 +443,11 @@ vrrp_instance VI_1 {
     track_interface {
         eth1
     }
+    track_file {
+        tf
+    }
+    use_ipvlan
+    old_unicast_checksum
     dont_track_primary
     notify_master /bin/true
     notify_backup /bin/true
@@ -415,6 +505,17 @@ vrrp_sync_group G {
             "kernel_rx_buf_size",
             "vrrp_sync_group",
             "virtual_ipaddress option",
+            "instance",
+            "use_pid_dir",
+            "vrrp_delay_after_boot",
+            "dynamic_interfaces",
+            "state_dump_file",
+            "stats_dump_file",
+            "json_dump_file",
+            "data_use_instance",
+            "track_file",
+            "use_ipvlan",
+            "old_unicast_checksum",
         ] {
             assert!(keywords.contains(&k), "{k} missing from {keywords:?}");
         }
@@ -431,8 +532,8 @@ vrrp_sync_group G {
                 .and_then(|n| n.span.clone())
                 .map(|s| (s.line, s.col))
         };
-        assert_eq!(at("vrrp_script"), Some((9, 13)));
-        assert_eq!(at("track_script"), Some((29, 9)));
+        assert_eq!(at("vrrp_script"), Some((20, 13)));
+        assert_eq!(at("track_script"), Some((40, 9)));
         assert_eq!(at("notify_fifo"), None);
         let opt = list
             .iter()
@@ -472,7 +573,7 @@ vrrp_sync_group G {
         let text = d.to_string();
         assert!(
             text.contains(&format!(
-                "{}:9:13: warning: vrrp_script (chk) is parsed but not acted on",
+                "{}:20:13: warning: vrrp_script (chk) is parsed but not acted on",
                 path.display()
             )),
             "{text}"
