@@ -2,7 +2,7 @@
 //! `poll_timeout()`, feeds it received adverts and timeouts, and executes its actions in order.
 //!
 //! Owns: the action side effects (advert encode + send, VIP add / remove over netlink, gratuitous
-//! ARP / NA bursts, keepalived's log lines), per-instance drop counters with rate-limited error
+//! ARP / NA bursts, spaced ones queued in order on a worker task, keepalived's log lines), per-instance drop counters with rate-limited error
 //! lines (RFC 9568 §7.1), and the instance's status snapshot. Must not: make protocol decisions
 //! (the state machine does) or read packets from sockets (the receive loop hands it decoded
 //! adverts through a channel).

@@ -2,10 +2,10 @@
 //! §6.4.2) over one `AF_PACKET` socket.
 //!
 //! Owns: the packet socket (non-blocking, driven by the tokio reactor) and sending lbcore's
-//! ready-made Ethernet frames on a given interface, spaced by `vrrp_garp_interval` /
-//! `vrrp_gna_interval`; a frame the kernel refuses (`EAGAIN` after a wait, `ENOBUFS` after a few
-//! retries, any other error) is counted and logged, never lost silently. Must not: build frames (lbcore
-//! `announce` does) or decide when to announce (the state machine does).
+//! ready-made Ethernet frames on a given interface, spaced per interface by `vrrp_garp_interval`
+//! / `vrrp_gna_interval`; a frame the kernel refuses (`EAGAIN` after a wait, `ENOBUFS` after a
+//! few retries, any other error) is counted and logged, never lost silently. Must not: build
+//! frames (lbcore `announce` does) or decide when to announce (the state machine does).
 
 use std::collections::HashMap;
 use std::io;
