@@ -26,7 +26,11 @@ impl Span {
 
     /// A span for a whole-file problem (reported at 1:1).
     pub fn file_start(file: impl Into<PathBuf>) -> Self {
-        Self { file: Arc::from(file.into().as_path()), line: 1, col: 1 }
+        Self {
+            file: Arc::from(file.into().as_path()),
+            line: 1,
+            col: 1,
+        }
     }
 }
 
@@ -94,7 +98,11 @@ impl Diagnostics {
     }
 
     fn push(&mut self, span: &Span, severity: Severity, message: impl Into<String>) {
-        self.items.push(Diagnostic { span: span.clone(), severity, message: message.into() });
+        self.items.push(Diagnostic {
+            span: span.clone(),
+            severity,
+            message: message.into(),
+        });
     }
 
     /// Appends every diagnostic of `other`.
@@ -109,12 +117,18 @@ impl Diagnostics {
 
     /// Number of errors.
     pub fn error_count(&self) -> usize {
-        self.items.iter().filter(|d| d.severity == Severity::Error).count()
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     /// Number of warnings.
     pub fn warning_count(&self) -> usize {
-        self.items.iter().filter(|d| d.severity == Severity::Warning).count()
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count()
     }
 
     /// Every diagnostic, in the order found.
@@ -139,7 +153,10 @@ impl fmt::Display for Diagnostics {
 
 /// The closest candidate to `word` (Damerau-free Levenshtein distance at most a third of its length,
 /// minimum 2), for "did you mean" hints.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(2);
     candidates
         .into_iter()
@@ -173,7 +190,10 @@ mod tests {
         let span = Span::new(Arc::from(Path::new("a.conf")), 3, 5);
         d.error(&span, "bad");
         d.warning(&span, "meh");
-        assert_eq!(d.to_string(), "a.conf:3:5: error: bad\na.conf:3:5: warning: meh\n");
+        assert_eq!(
+            d.to_string(),
+            "a.conf:3:5: error: bad\na.conf:3:5: warning: meh\n"
+        );
         assert!(d.has_errors());
         assert_eq!((d.error_count(), d.warning_count()), (1, 1));
     }
@@ -181,7 +201,10 @@ mod tests {
     #[test]
     fn suggests_close_words_only() {
         let kw = ["virtual_router_id", "priority", "interface"];
-        assert_eq!(did_you_mean("virtual_routr_id", kw), Some("virtual_router_id"));
+        assert_eq!(
+            did_you_mean("virtual_routr_id", kw),
+            Some("virtual_router_id")
+        );
         assert_eq!(did_you_mean("priorty", kw), Some("priority"));
         assert_eq!(did_you_mean("zzzzzz", kw), None);
     }

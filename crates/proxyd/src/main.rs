@@ -5,7 +5,11 @@ use clap::Parser;
 
 /// Command line (HAProxy's flags).
 #[derive(Debug, Parser)]
-#[command(name = "proxyd", version, about = "L4 load balancer for Exchange 2010 CAS")]
+#[command(
+    name = "proxyd",
+    version,
+    about = "L4 load balancer for Exchange 2010 CAS"
+)]
 struct Args {
     /// Configuration file (`.yaml`/`.yml` for YAML, otherwise haproxy.cfg).
     #[arg(short = 'f')]
