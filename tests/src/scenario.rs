@@ -230,8 +230,11 @@ impl Pair {
         self.conf_a.vip()
     }
 
-    /// A bound for an election from cold start: a backup waits one Master_Down_Interval before it
-    /// claims mastership (keepalived does so even with `state MASTER`), plus 3 s for process start.
+    /// A bound for an election from cold start: the RFC value is one Master_Down_Interval (a backup
+    /// waits that long before it claims mastership; keepalived does so even with `state
+    /// MASTER`), and the 3 s margin covers starting the daemons (keepalived forks its VRRP child;
+    /// the tests run a debug vrrpd) on the loaded 2-core machine. Start-up takes well under 0.5 s,
+    /// so this is a liveness margin, not a timing claim: elections are timed nowhere else.
     pub fn election_bound(&self) -> Duration {
         self.conf_a
             .master_down_interval()
