@@ -4,11 +4,14 @@
 //! needs the time is given it (`now: Instant`), and every byte it decodes or encodes comes from or goes
 //! to a caller-owned buffer. The daemons are thin I/O shells around it.
 //!
+//! - [`balance`]: server selection (HAProxy's balance algorithms), stick tables and health-check
+//!   rise/fall hysteresis.
 //! - [`config`]: typed configuration models and their front ends (keepalived.conf, YAML), with
 //!   `file:line:col` diagnostics ([`diag`]).
 //! - [`vrrp`]: the VRRP wire format, timers and sans-io state machine.
 #![forbid(unsafe_code)]
 
+pub mod balance;
 pub mod config;
 pub mod diag;
 pub mod vrrp;
