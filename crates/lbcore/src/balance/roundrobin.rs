@@ -140,6 +140,29 @@ impl StaticRr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn map_and_smooth_rr_are_exact_over_a_cycle(weights in proptest::collection::vec(1u32..=256, 1..12)) {
+            let weighted: Vec<(usize, u32)> = weights.iter().copied().enumerate().collect();
+            let map = build_map(&weighted);
+            let g = weights.iter().fold(0, |g, &w| gcd(g, w));
+            let servers: Vec<ServerView> =
+                weights.iter().enumerate().map(|(i, &w)| ServerView::new(i as u32, w)).collect();
+            let eligible: Vec<usize> = (0..weights.len()).collect();
+            let mut rr = RoundRobin::default();
+            let total: u32 = weights.iter().sum();
+            let mut counts = vec![0u32; weights.len()];
+            for _ in 0..total {
+                counts[rr.select(&servers, &eligible)[0]] += 1;
+            }
+            for (i, &w) in weights.iter().enumerate() {
+                prop_assert_eq!(map.iter().filter(|&&s| s == i).count() as u32, w / g);
+                prop_assert_eq!(counts[i], w);
+            }
+        }
+    }
 
     #[test]
     fn map_honours_weights_exactly_and_starts_with_first_declared() {
