@@ -11,6 +11,14 @@ use lbcore::balance::{
     Algorithm, Balancer, HashType, Health, HealthState, ServerView, StickTable, Transition,
 };
 
+#[expect(
+    clippy::disallowed_methods,
+    reason = "tests need one base instant; only offsets matter"
+)]
+fn t0() -> Instant {
+    Instant::now()
+}
+
 /// Deterministic pseudo-random sources (splitmix64), so every run tests the same 10,000 addresses.
 fn sources(n: usize, seed: u64) -> Vec<IpAddr> {
     let mut x = seed;
@@ -343,7 +351,7 @@ fn source_keeps_hashed_server_first_even_when_full() {
 
 #[test]
 fn stick_table_learn_lookup_expire_refresh() {
-    let t0 = Instant::now();
+    let t0 = t0();
     let mut t = StickTable::new(10, Some(Duration::from_secs(30)));
     let a: IpAddr = "192.0.2.10".parse().unwrap();
     assert_eq!(t.lookup(a, t0), None);
@@ -377,7 +385,7 @@ fn stick_table_learn_lookup_expire_refresh() {
 
 #[test]
 fn stick_table_is_bounded_and_evicts_least_recently_used() {
-    let t0 = Instant::now();
+    let t0 = t0();
     let mut t = StickTable::new(3, None);
     let ip = |n: u8| IpAddr::V4(Ipv4Addr::new(192, 0, 2, n));
     t.learn(ip(1), 1, t0);
@@ -400,7 +408,7 @@ fn stick_table_is_bounded_and_evicts_least_recently_used() {
 
 #[test]
 fn stick_table_update_sequence_for_replication() {
-    let t0 = Instant::now();
+    let t0 = t0();
     let mut t = StickTable::new(10, None);
     let a: IpAddr = "192.0.2.1".parse().unwrap();
     let b: IpAddr = "192.0.2.2".parse().unwrap();
