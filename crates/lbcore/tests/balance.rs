@@ -499,3 +499,23 @@ fn haproxy_startup_state_falls_at_first_failure_and_intervals_default_to_inter()
     assert_eq!(d.next_interval(), inter);
     assert_eq!(d.health(), 4);
 }
+
+#[test]
+fn map_based_divides_by_the_gcd_of_all_configured_weights_as_haproxy() {
+    // Weights 2, 2, 1: gcd 1. With the weight-1 server down, HAProxy keeps dividing by 1, so the
+    // map has 4 slots ([0, 1, 0, 1]) and the slot is key % 4, not key % 2.
+    let mut s = servers(&[2, 2, 1]);
+    s[2].usable = false;
+    let mut b = Balancer::new(Algorithm::Source, HashType::MapBased, false);
+    for ip in sources(1_000, 8) {
+        let expect = if (source_key(ip) % 4) % 2 == 0 { 0 } else { 1 };
+        assert_eq!(pick(&mut b, &s, Some(ip)), expect);
+    }
+    // Weights 4, 2: gcd 2 → map [0, 0, 1] and slot key % 3.
+    let s = servers(&[4, 2]);
+    let mut b = Balancer::new(Algorithm::Source, HashType::MapBased, false);
+    for ip in sources(1_000, 9) {
+        let expect = if source_key(ip) % 3 < 2 { 0 } else { 1 };
+        assert_eq!(pick(&mut b, &s, Some(ip)), expect);
+    }
+}

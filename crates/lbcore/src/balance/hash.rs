@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use super::roundrobin::build_map;
+use super::roundrobin::{build_map, weight_gcd};
 use super::{BE_WEIGHT_SCALE, MAX_WEIGHT, ServerView};
 
 /// HAProxy's `SRV_EWGHT_RANGE` (`SRV_UWGHT_RANGE × BE_WEIGHT_SCALE`): spacing of ring keys per id.
@@ -57,11 +57,13 @@ fn distinct_from(seq: impl Iterator<Item = usize>, cap: usize) -> Vec<usize> {
 }
 
 /// `hash-type map-based`: `map[hash % map.len()]` over HAProxy's static map, whose length is the
-/// total weight of the eligible servers divided by their gcd (`src/lb_map.c`,
-/// `map_get_server_hash`). With one eligible server no hash is computed.
+/// total weight of the eligible servers divided by the gcd of all configured weights
+/// (`src/lb_map.c`, `init_server_map`, `map_get_server_hash`), so proxyd and HAProxy map a source
+/// to the same slot. With one eligible server no hash is computed.
 #[derive(Debug, Clone, Default)]
 pub struct MapHash {
     signature: Vec<(usize, u32)>,
+    divisor: u32,
     map: Vec<usize>,
 }
 
@@ -75,8 +77,10 @@ impl MapHash {
     ) -> Vec<usize> {
         let signature: Vec<(usize, u32)> =
             eligible.iter().map(|&i| (i, servers[i].weight)).collect();
-        if signature != self.signature {
-            self.map = build_map(&signature);
+        let divisor = weight_gcd(servers.iter().map(|s| s.weight));
+        if signature != self.signature || divisor != self.divisor {
+            self.map = build_map(&signature, divisor);
+            self.divisor = divisor;
             self.signature = signature;
         }
         let n = self.map.len();

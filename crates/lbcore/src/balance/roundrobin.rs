@@ -53,12 +53,18 @@ impl RoundRobin {
     }
 }
 
-/// Builds HAProxy's static server map (`src/lb_map.c`, `recalc_server_map`): `Σ weight / gcd`
-/// slots; each slot goes to the server whose running score, rounded as `(wscore + tot) / tot`, is
+/// The gcd HAProxy divides weights by before building a map (`init_server_map`): over every
+/// configured server with a non-zero weight, usable or not, active or backup; 1 if none.
+pub fn weight_gcd(weights: impl IntoIterator<Item = u32>) -> u32 {
+    weights.into_iter().fold(0, gcd).max(1)
+}
+
+/// Builds HAProxy's static server map (`src/lb_map.c`, `recalc_server_map`) with weights divided
+/// by `divisor` (see [`weight_gcd`]): `Σ weight / divisor` slots; each slot goes to the server whose running score, rounded as `(wscore + tot) / tot`, is
 /// highest (first declared on ties), which then pays `tot`. Declaration order is kept for equal
 /// weights, and the first declared server gets the first slot.
-pub fn build_map(weighted: &[(usize, u32)]) -> Vec<usize> {
-    let g = weighted.iter().fold(0u32, |g, &(_, w)| gcd(g, w)).max(1);
+pub fn build_map(weighted: &[(usize, u32)], divisor: u32) -> Vec<usize> {
+    let g = divisor.max(1);
     let weights: Vec<i64> = weighted.iter().map(|&(_, w)| i64::from(w / g)).collect();
     let tot: i64 = weights.iter().sum();
     let mut wscore = vec![0i64; weighted.len()];
@@ -102,16 +108,17 @@ impl StaticRr {
         if self.initial.len() < servers.len() {
             self.initial.resize(servers.len(), None);
         }
-        for &i in eligible {
-            self.initial[i].get_or_insert(servers[i].weight);
+        for (slot, s) in self.initial.iter_mut().zip(servers) {
+            slot.get_or_insert(s.weight);
         }
         if self.eligible != eligible {
             self.eligible = eligible.to_vec();
+            let divisor = weight_gcd(self.initial.iter().flatten().copied());
             let weighted: Vec<(usize, u32)> = eligible
                 .iter()
                 .map(|&i| (i, self.initial[i].unwrap_or(servers[i].weight)))
                 .collect();
-            self.map = build_map(&weighted);
+            self.map = build_map(&weighted, divisor);
             if !self.map.is_empty() {
                 self.pos %= self.map.len();
             }
@@ -146,8 +153,8 @@ mod tests {
         #[test]
         fn map_and_smooth_rr_are_exact_over_a_cycle(weights in proptest::collection::vec(1u32..=256, 1..12)) {
             let weighted: Vec<(usize, u32)> = weights.iter().copied().enumerate().collect();
-            let map = build_map(&weighted);
-            let g = weights.iter().fold(0, |g, &w| gcd(g, w));
+            let g = weight_gcd(weights.iter().copied());
+            let map = build_map(&weighted, g);
             let servers: Vec<ServerView> =
                 weights.iter().enumerate().map(|(i, &w)| ServerView::new(i as u32, w)).collect();
             let eligible: Vec<usize> = (0..weights.len()).collect();
@@ -174,8 +181,8 @@ mod tests {
             vec![2, 4],
         ] {
             let weighted: Vec<(usize, u32)> = weights.iter().copied().enumerate().collect();
-            let map = build_map(&weighted);
-            let g = weights.iter().fold(0, |g, &w| gcd(g, w));
+            let g = weight_gcd(weights.iter().copied());
+            let map = build_map(&weighted, g);
             for (i, w) in weights.iter().enumerate() {
                 assert_eq!(
                     map.iter().filter(|&&s| s == i).count() as u32,
