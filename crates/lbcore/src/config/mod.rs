@@ -11,10 +11,13 @@
 //! - [`vrrp_yaml`]: the YAML front end for the same model.
 //! - [`load_vrrp`]: picks the front end from the file name.
 
+pub mod haproxy;
 pub mod keepalived;
+pub mod proxy;
 pub mod vrrp;
 pub mod vrrp_yaml;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::diag::{Diagnostics, Span};
@@ -42,5 +45,24 @@ pub fn load_vrrp(path: &Path) -> (Option<VrrpConfig>, Diagnostics) {
         vrrp_yaml::parse_str(&text, path)
     } else {
         keepalived::parse_str(&text, path)
+    }
+}
+
+/// Reads proxyd's configuration from `path` as haproxy.cfg (the YAML front end is not written
+/// yet); `env` feeds `${VAR}` expansion. Returns `Some(config)` iff no diagnostic is an error.
+pub fn load_proxy(
+    path: &Path,
+    env: &BTreeMap<String, String>,
+) -> (Option<proxy::ProxyConfig>, Diagnostics) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => haproxy::parse_str(&text, path, env),
+        Err(e) => {
+            let mut d = Diagnostics::new();
+            d.error(
+                &Span::file_start(path),
+                format!("cannot read configuration file: {e}"),
+            );
+            (None, d)
+        }
     }
 }
