@@ -519,3 +519,36 @@ fn map_based_divides_by_the_gcd_of_all_configured_weights_as_haproxy() {
         assert_eq!(pick(&mut b, &s, Some(ip)), expect);
     }
 }
+
+#[test]
+fn stickiness_first_then_algorithm() {
+    let t = t0();
+    let mut s = servers(&[1, 1, 0]);
+    let mut table = StickTable::new(100, Some(Duration::from_secs(1800)));
+    let mut b = Balancer::new(Algorithm::RoundRobin, HashType::default(), false);
+    let client: IpAddr = "198.51.100.20".parse().unwrap();
+    // First connection: no entry, the algorithm picks and the table learns the server id.
+    let first = b.select_sticky(&s, Some(client), table.lookup(client, t))[0];
+    table.learn(client, s[first].id, t);
+    // Port 135 and port 60000 listeners sharing the table: every later connection sticks, even
+    // though round robin alone would alternate.
+    for _ in 0..10 {
+        let c = b.select_sticky(&s, Some(client), table.lookup(client, t));
+        assert_eq!(c, vec![first]);
+    }
+    // Weight 0 still honours persistence; a full server too (the caller queues on it).
+    table.learn(client, 3, t);
+    s[2].maxconn = 1;
+    s[2].conns = 1;
+    assert_eq!(
+        b.select_sticky(&s, Some(client), table.lookup(client, t)),
+        vec![2]
+    );
+    // A DOWN server is not honoured: back to the algorithm, which never picks weight 0.
+    s[2].usable = false;
+    let c = b.select_sticky(&s, Some(client), table.lookup(client, t));
+    assert_eq!(c.len(), 2);
+    assert!(c[0] < 2);
+    // Unknown id: the algorithm.
+    assert_eq!(b.select_sticky(&s, Some(client), Some(99)).len(), 2);
+}

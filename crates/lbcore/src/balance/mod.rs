@@ -196,6 +196,27 @@ impl Balancer {
         self.allbackups
     }
 
+    /// `stick match` first, then the algorithm: when `stuck_id` (the server id a stick table
+    /// returned) names a usable server, the connection goes there and only there (`vec![index]`),
+    /// even with weight 0 or at maxconn (HAProxy queues on it to keep persistence) and even if it
+    /// is a backup; the algorithm's state does not move. Otherwise (no entry, unknown id, or the
+    /// server is not usable: HAProxy ignores an entry pointing to a DOWN server unless
+    /// `option persist`) this is [`Balancer::select`]. A caller that must redispatch away from the
+    /// stuck server calls [`Balancer::select`].
+    pub fn select_sticky(
+        &mut self,
+        servers: &[ServerView],
+        source: Option<IpAddr>,
+        stuck_id: Option<u32>,
+    ) -> Vec<usize> {
+        if let Some(i) = stuck_id.and_then(|id| servers.iter().position(|s| s.id == id))
+            && servers[i].usable
+        {
+            return vec![i];
+        }
+        self.select(servers, source)
+    }
+
     /// Ordered candidates (indices into `servers`) for a new connection from `source`.
     ///
     /// The first element is the algorithm's pick; the others are fall-backs in the order the
