@@ -552,3 +552,125 @@ fn stickiness_first_then_algorithm() {
     // Unknown id: the algorithm.
     assert_eq!(b.select_sticky(&s, Some(client), Some(99)).len(), 2);
 }
+
+mod properties {
+    use super::*;
+    use lbcore::balance::eligible;
+    use proptest::prelude::*;
+
+    fn server() -> impl Strategy<Value = ServerView> {
+        (0u32..4, any::<bool>(), any::<bool>(), 0u32..4, 0u32..3).prop_map(
+            |(weight, backup, usable, conns, maxconn)| ServerView {
+                id: 0,
+                weight,
+                backup,
+                usable,
+                conns,
+                maxconn,
+            },
+        )
+    }
+
+    fn algorithm() -> impl Strategy<Value = (Algorithm, HashType)> {
+        prop_oneof![
+            Just((Algorithm::RoundRobin, HashType::MapBased)),
+            Just((Algorithm::StaticRr, HashType::MapBased)),
+            Just((Algorithm::LeastConn, HashType::MapBased)),
+            Just((Algorithm::First, HashType::MapBased)),
+            Just((Algorithm::Source, HashType::MapBased)),
+            Just((Algorithm::Source, HashType::Consistent)),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the server states, the candidates are exactly the eligible servers, each once;
+        /// and except for `source`, a server with a free slot comes before any full one.
+        #[test]
+        fn candidates_are_a_permutation_of_eligible(
+            algo in algorithm(),
+            allbackups in any::<bool>(),
+            states in proptest::collection::vec(proptest::collection::vec(server(), 1..7), 1..20),
+            src in any::<u32>(),
+        ) {
+            let mut b = Balancer::new(algo.0, algo.1, allbackups);
+            let n = states[0].len();
+            for state in states {
+                let s: Vec<ServerView> = (0..n)
+                    .map(|i| ServerView { id: i as u32 + 1, ..state[i % state.len()] })
+                    .collect();
+                let c = b.select(&s, Some(IpAddr::V4(Ipv4Addr::from(src))));
+                let mut sorted = c.clone();
+                sorted.sort_unstable();
+                prop_assert_eq!(sorted, eligible(&s, allbackups));
+                if algo.0 != Algorithm::Source {
+                    let first_full = c.iter().position(|&i| s[i].is_full()).unwrap_or(c.len());
+                    prop_assert!(c[first_full..].iter().all(|&i| s[i].is_full()));
+                }
+            }
+        }
+
+        /// The stick table against a naive model: same answers, never above its size, LRU eviction
+        /// and expiry as specified.
+        #[test]
+        fn stick_table_matches_a_naive_model(
+            ops in proptest::collection::vec((0u8..3, 0u8..12, 0u64..4), 1..200),
+            size in 1usize..6,
+        ) {
+            let base = t0();
+            let expire = Duration::from_secs(5);
+            let mut t = StickTable::new(size, Some(expire));
+            // Model: (key, server, expires_at, last_use_tick), newest last.
+            let mut model: Vec<(u8, u32, Instant)> = Vec::new();
+            let mut now = base;
+            for (k, (op, key, dt)) in ops.into_iter().enumerate() {
+                now += Duration::from_secs(dt);
+                let ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, key));
+                match op {
+                    0 => {
+                        // learn
+                        model.retain(|e| e.0 != key);
+                        if model.len() >= size {
+                            model.retain(|e| e.2 > now);
+                        }
+                        while model.len() >= size {
+                            model.remove(0);
+                        }
+                        model.push((key, k as u32, now + expire));
+                        t.learn(ip, k as u32, now);
+                    }
+                    1 => {
+                        // lookup
+                        let want = match model.iter().position(|e| e.0 == key) {
+                            Some(p) if model[p].2 > now => {
+                                let mut e = model.remove(p);
+                                e.2 = now + expire;
+                                let server = e.1;
+                                model.push(e);
+                                Some(server)
+                            }
+                            Some(p) => {
+                                model.remove(p);
+                                None
+                            }
+                            None => None,
+                        };
+                        prop_assert_eq!(t.lookup(ip, now), want);
+                    }
+                    _ => {
+                        let before = model.len();
+                        model.retain(|e| e.2 > now);
+                        prop_assert_eq!(t.purge_expired(now), before - model.len());
+                    }
+                }
+                prop_assert!(t.len() <= size);
+                prop_assert_eq!(t.len(), model.len());
+                let mut keys: Vec<IpAddr> = t.iter().map(|(k, _)| *k).collect();
+                let mut want: Vec<IpAddr> =
+                    model.iter().map(|e| IpAddr::V4(Ipv4Addr::new(192, 0, 2, e.0))).collect();
+                keys.sort_unstable();
+                want.sort_unstable();
+                prop_assert_eq!(keys, want);
+            }
+        }
+    }
+}

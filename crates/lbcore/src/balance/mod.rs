@@ -86,7 +86,7 @@ pub enum Algorithm {
     /// Weighted, dynamic: a weight change applies on the next selection. HAProxy's default.
     #[default]
     RoundRobin,
-    /// Weighted, static: the weight first seen for a server is kept (only 0 / non-0 changes apply,
+    /// Weighted, static: the first non-zero weight seen for a server is kept (only 0 / non-0 changes apply,
     /// as HAProxy only accepts `set weight` 0% and 100% on static-rr).
     StaticRr,
     /// Fewest connections relative to weight; round-robin among equals.

@@ -90,8 +90,8 @@ fn gcd(a: u32, b: u32) -> u32 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
-/// `balance static-rr`: walks HAProxy's static map. The weight used for a server is the first one
-/// seen for its index; later changes apply only as 0 (leaves the map) or non-0 (comes back with its
+/// `balance static-rr`: walks HAProxy's static map. The weight used for a server is the first
+/// non-zero one seen for its index; later changes apply only as 0 (leaves the map) or non-0 (comes back with its
 /// original weight), as HAProxy accepts only 0% and 100% for `set weight` on static-rr. A recovered
 /// server is reinserted immediately.
 #[derive(Debug, Clone, Default)]
@@ -109,7 +109,9 @@ impl StaticRr {
             self.initial.resize(servers.len(), None);
         }
         for (slot, s) in self.initial.iter_mut().zip(servers) {
-            slot.get_or_insert(s.weight);
+            if slot.is_none_or(|w| w == 0) {
+                *slot = Some(s.weight);
+            }
         }
         if self.eligible != eligible {
             self.eligible = eligible.to_vec();
