@@ -713,3 +713,123 @@ fn missing_file_is_one_diagnostic() {
             .starts_with("/nonexistent/haproxy.cfg:1:1: error: cannot read configuration file: ")
     );
 }
+
+/// The YAML front end: the same Exchange configuration as `etc/proxyd/haproxy.cfg`.
+const REFERENCE_YAML: &str = r#"
+global:
+  log: 127.0.0.1:514 local0 notice
+  maxconn: 20000
+  pidfile: /run/proxyd.pid
+  stats:
+    socket: /run/proxyd/admin.sock mode 600 level admin
+    timeout: 2m
+defaults:
+  mode: tcp
+  log: global
+  option: [tcplog, dontlognull, redispatch]
+  retries: 3
+  timeout: {connect: 5s, client: 2h, server: 2h, check: 5s}
+  default-server: inter 5s fall 3 rise 2
+backend:
+  st_src_cas:
+    stick-table: type ip size 200k expire 2h
+listen:
+  cas_https:
+    bind: 192.0.2.100:443
+    balance: leastconn
+    stick on: src table st_src_cas
+    option: ssl-hello-chk
+    server:
+      cas1: 192.0.2.21:443 check
+      cas2: 192.0.2.22:443 check
+  cas_rpc:
+    bind: 192.0.2.100:135,192.0.2.100:60000,192.0.2.100:60001
+    balance: leastconn
+    option: tcpka
+    stick on: src table st_src_cas
+    server:
+      cas1: 192.0.2.21 check port 135
+      cas2: 192.0.2.22 check port 135
+  cas_pop_imap:
+    bind: [192.0.2.100:110, 192.0.2.100:995, 192.0.2.100:143, 192.0.2.100:993]
+    balance: leastconn
+    server:
+      cas1: 192.0.2.21 check port 143
+      cas2: 192.0.2.22 check port 143
+  hub_smtp:
+    bind: 192.0.2.100:25
+    acl: {relay_ok: src 192.0.2.0/24 198.51.100.10}
+    tcp-request connection: reject unless relay_ok
+    balance: roundrobin
+    option: {smtpchk: HELO lb.example.org}
+    server: {hub1: 192.0.2.21:25 check, hub2: 192.0.2.22:25 check}
+  stats:
+    bind: 127.0.0.1:8080
+    mode: http
+    stats: {enable: true, uri: /haproxy?stats, refresh: 10s, admin: if TRUE}
+"#;
+
+/// `Debug` of a model with every `Span { .. }` removed, to compare models across dialects.
+fn without_spans(cfg: &ProxyConfig) -> String {
+    let s = format!("{cfg:?}");
+    let mut out = String::new();
+    let mut rest = s.as_str();
+    while let Some(p) = rest.find("Span {") {
+        out.push_str(&rest[..p]);
+        let end = rest[p..].find('}').expect("closing brace") + p + 1;
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn yaml_front_end_reads_the_same_model_as_haproxy_cfg() {
+    let (cfg_y, d) = lbcore::config::proxy_yaml::parse_str(
+        REFERENCE_YAML,
+        Path::new("proxyd.yaml"),
+        &BTreeMap::new(),
+    );
+    assert!(d.is_empty(), "{d}");
+    let (cfg_h, d) = load_proxy(&reference_path(), &BTreeMap::new());
+    assert!(d.is_empty(), "{d}");
+    assert_eq!(
+        without_spans(&cfg_y.unwrap()),
+        without_spans(&cfg_h.unwrap())
+    );
+}
+
+#[test]
+fn yaml_diagnostics_point_into_the_yaml_document() {
+    let parse_y = |text: &str, env: &[(&str, &str)]| {
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (cfg, d) = lbcore::config::proxy_yaml::parse_str(text, Path::new("p.yaml"), &env);
+        (cfg, d.to_string())
+    };
+    let (cfg, d) = parse_y(
+        "defaults:\n  timeout: {connect: 1s, client: 1s, server: 1s}\nlisten:\n  x:\n    bind: \"${VIP}:80\"\n    balance: roundrobyn\n    server:\n      s1: 192.0.2.21:80 chek\n    frob: 1\nfrontends: {}\n",
+        &[("VIP", "192.0.2.100")],
+    );
+    assert!(cfg.is_none());
+    assert_eq!(
+        d,
+        "p.yaml:10:1: error: unknown top-level key 'frontends': global, defaults, frontend, backend or listen expected; did you mean 'frontend'?\n\
+         p.yaml:6:14: error: unknown balance algorithm 'roundrobyn'; roundrobin, static-rr, leastconn, source or first expected; did you mean 'roundrobin'?\n\
+         p.yaml:8:25: error: 'server x/s1': unknown keyword 'chek'; did you mean 'check'?\n\
+         p.yaml:9:5: error: unknown keyword 'frob' in 'listen' section\n"
+    );
+    let (_, d) = parse_y("listen: [a\n", &[]);
+    assert!(d.starts_with("p.yaml:2:1: error: invalid YAML: "), "{d}");
+    let (cfg, d) = parse_y(
+        "defaults:\n  timeout: {connect: 1s, client: 1s, server: 1s}\nlisten:\n  x:\n    bind: \"${VIP}:80\"\n    server: {s1: 192.0.2.21}\n",
+        &[("VIP", "192.0.2.100")],
+    );
+    assert_eq!(d, "");
+    assert_eq!(
+        cfg.unwrap().frontends[0].binds[0].addr,
+        sa("192.0.2.100:80")
+    );
+}

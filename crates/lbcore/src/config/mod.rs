@@ -14,6 +14,7 @@
 pub mod haproxy;
 pub mod keepalived;
 pub mod proxy;
+pub mod proxy_yaml;
 pub mod vrrp;
 pub mod vrrp_yaml;
 
@@ -48,14 +49,25 @@ pub fn load_vrrp(path: &Path) -> (Option<VrrpConfig>, Diagnostics) {
     }
 }
 
-/// Reads proxyd's configuration from `path` as haproxy.cfg (the YAML front end is not written
-/// yet); `env` feeds `${VAR}` expansion. Returns `Some(config)` iff no diagnostic is an error.
+/// Reads proxyd's configuration from `path`: `.yaml` / `.yml` with the YAML front end, anything
+/// else as haproxy.cfg; `env` feeds `${VAR}` expansion (lbcore never reads the process
+/// environment). Returns `Some(config)` iff no diagnostic is an error.
 pub fn load_proxy(
     path: &Path,
     env: &BTreeMap<String, String>,
 ) -> (Option<proxy::ProxyConfig>, Diagnostics) {
     match std::fs::read_to_string(path) {
-        Ok(text) => haproxy::parse_str(&text, path, env),
+        Ok(text) => {
+            let yaml = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+            if yaml {
+                proxy_yaml::parse_str(&text, path, env)
+            } else {
+                haproxy::parse_str(&text, path, env)
+            }
+        }
         Err(e) => {
             let mut d = Diagnostics::new();
             d.error(

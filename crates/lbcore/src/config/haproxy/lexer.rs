@@ -129,6 +129,33 @@ fn lex_line(
     words
 }
 
+/// Expands `$VAR`, `${VAR}` and `${VAR-default}` anywhere in `text` (the YAML front end's rule,
+/// where YAML quotes are not haproxy.cfg quotes). `\$` is kept as is for the lexer to unescape.
+pub fn expand_env(
+    text: &str,
+    span: &Span,
+    env: &BTreeMap<String, String>,
+    diags: &mut Diagnostics,
+) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' if chars.get(i + 1) == Some(&'$') => {
+                out.push_str("\\$");
+                i += 2;
+            }
+            '$' => i = expand_var(&chars, i, span, env, &mut out, diags),
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Handles a backslash at `i`; returns the index after the escape.
 fn escape(
     chars: &[char],
