@@ -833,3 +833,136 @@ fn yaml_diagnostics_point_into_the_yaml_document() {
         sa("192.0.2.100:80")
     );
 }
+
+/// Reference §1.5 verbatim (peers section, `expose-fd listeners`, comments after values).
+const REFERENCE_1_5: &str = "global
+    log 127.0.0.1:514 local0 notice
+    maxconn 20000
+    stats socket /run/haproxy/admin.sock mode 600 level admin expose-fd listeners
+    stats timeout 2m
+peers lbpair                              # needs a peer named like the host or -L <name>
+    peer lb1 10.0.0.2:10000
+    peer lb2 10.0.0.3:10000
+defaults
+    mode tcp
+    log global
+    option tcplog
+    option dontlognull
+    option redispatch
+    retries 3
+    timeout connect 5s
+    timeout client 2h                     # > Outlook Anywhere 15-min keep-alive
+    timeout server 2h
+    timeout check 5s
+    default-server inter 5s fall 3 rise 2
+backend st_src_cas                        # table-only backend, shared
+    stick-table type ip size 200k expire 2h peers lbpair
+listen cas_https
+    bind 10.0.0.10:443
+    balance leastconn
+    stick on src table st_src_cas
+    option ssl-hello-chk                  # SSLv3 hello — see 3.6 caveat
+    server cas1 10.0.0.11:443 check
+    server cas2 10.0.0.12:443 check
+listen stats
+    bind 10.0.0.2:8080
+    mode http
+    stats enable
+    stats uri /haproxy?stats
+    stats refresh 10s
+    stats admin if TRUE
+";
+
+#[test]
+fn reference_text_verbatim_is_valid_with_warnings_for_what_is_not_implemented() {
+    let (cfg, d) = parse(REFERENCE_1_5);
+    assert_eq!(
+        d,
+        "t.cfg:6:1: warning: section 'peers' is valid HAProxy but not implemented by proxyd; its content is ignored\n\
+         t.cfg:22:51: warning: stick-table replication ('peers lbpair') is not implemented by proxyd; the table stays local\n"
+    );
+    let cfg = cfg.unwrap();
+    assert!(cfg.global.stats_sockets[0].expose_fd_listeners);
+    let t = cfg
+        .backend("st_src_cas")
+        .unwrap()
+        .stick_table
+        .as_ref()
+        .unwrap();
+    assert_eq!(t.peers.as_deref(), Some("lbpair"));
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TOKENS: &[&str] = &[
+        "global",
+        "defaults",
+        "listen x",
+        "frontend f",
+        "backend b",
+        "bind",
+        ":80",
+        "192.0.2.1:1-3",
+        "server s",
+        "192.0.2.21",
+        "check",
+        "port",
+        "inter",
+        "0",
+        "5s",
+        "\"",
+        "'",
+        "\\",
+        "#",
+        "${V}",
+        "\"${V-1}\"",
+        "$",
+        "{",
+        "}",
+        "acl a src",
+        "if",
+        "unless",
+        "!",
+        "or",
+        "a",
+        "stick on src",
+        "table",
+        "stick-table type ip size 1k",
+        "use_backend",
+        "default_backend",
+        "timeout",
+        "client",
+        "mode http",
+        "stats enable",
+        "option",
+        "tcp-check",
+        "expect",
+        "!",
+        "\\x4",
+        "tcp-request connection reject",
+        "balance",
+        "hash-type",
+        "default-server",
+        "\n",
+        "\n",
+        "\n",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// No input panics, and a config is returned exactly when no error was reported.
+        #[test]
+        fn never_panics_and_config_iff_no_error(
+            toks in proptest::collection::vec(proptest::sample::select(TOKENS), 0..60)
+        ) {
+            let text = toks.join(" ");
+            let env: BTreeMap<String, String> = [("V".to_string(), "192.0.2.9".to_string())].into();
+            let (cfg, d) = parse_str(&text, Path::new("p.cfg"), &env);
+            prop_assert_eq!(cfg.is_some(), !d.has_errors());
+            let (cfg, d) = lbcore::config::proxy_yaml::parse_str(&text.replace(" \n ", "\n"), Path::new("p.yaml"), &env);
+            prop_assert_eq!(cfg.is_some(), !d.has_errors());
+        }
+    }
+}
