@@ -966,3 +966,17 @@ mod props {
         }
     }
 }
+
+#[test]
+fn missing_timeouts_are_warnings_naming_them() {
+    let (cfg, d) = parse(
+        "frontend f\n  bind :80\n  default_backend b\nbackend b\n  timeout connect 1s\n  server s 192.0.2.21:80\nlisten l\n  bind :81\n  timeout server 1s\n  server s 192.0.2.21:80\n",
+    );
+    assert!(cfg.is_some());
+    assert_eq!(
+        d,
+        "t.cfg:1:1: warning: missing timeouts for frontend 'f': client; idle connections never expire\n\
+         t.cfg:4:1: warning: missing timeouts for backend 'b': server; idle connections never expire\n\
+         t.cfg:7:1: warning: missing timeouts for listen 'l': client, connect; idle connections never expire\n"
+    );
+}

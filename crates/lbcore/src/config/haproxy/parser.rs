@@ -2029,6 +2029,26 @@ impl Parser<'_> {
                         span: s.span.clone(),
                     });
                 }
+                if p.kind == Kind::Backend && !servers.is_empty() {
+                    let missing: Vec<&str> = [
+                        ("connect", dr.timeout_connect.is_none()),
+                        ("server", dr.timeout_server.is_none()),
+                    ]
+                    .iter()
+                    .filter(|(_, m)| *m)
+                    .map(|(n, _)| *n)
+                    .collect();
+                    if !missing.is_empty() {
+                        self.d.warning(
+                            &p.span,
+                            format!(
+                                "missing timeouts for backend '{}': {}; idle connections never expire",
+                                p.name,
+                                missing.join(", ")
+                            ),
+                        );
+                    }
+                }
                 if servers.is_empty() && dr.stick_table.is_none() {
                     self.d.warning(
                         &p.span,
