@@ -264,6 +264,23 @@ fn consistent_hash_two_boxes_agree() {
         map_by_id(&mut box_a, &a, &src),
         map_by_id(&mut box_b, &b_order, &src)
     );
+    // IPv6 sources too (2001:db8::/32 documentation prefix).
+    let v6: Vec<IpAddr> = src
+        .iter()
+        .map(|ip| match ip {
+            IpAddr::V4(v4) => {
+                let o = v4.octets();
+                let hi = u16::from_be_bytes([o[0], o[1]]);
+                let lo = u16::from_be_bytes([o[2], o[3]]);
+                IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, hi, lo))
+            }
+            v6 => *v6,
+        })
+        .collect();
+    let ids = map_by_id(&mut box_a, &a, &v6);
+    assert_eq!(ids, map_by_id(&mut box_b, &b_order, &v6));
+    // ... and they spread over every server.
+    assert!((1..=4).all(|id| ids.contains(&id)));
 }
 
 #[test]

@@ -6,6 +6,8 @@
 //!   `hash-type map-based | consistent`, backup servers and `option allbackups`. It returns an
 //!   **ordered list of candidates** (pingora-load-balancing style), so the caller can skip a server
 //!   that is full or refuses the connection (`option redispatch`) and try the next one.
+//!   [`Balancer::select_sticky`] puts a stick-table hit first, as HAProxy checks `stick match`
+//!   before the algorithm.
 //! - [`stick::StickTable`]: `stick-table type ip size N expire T`, bounded, LRU eviction.
 //! - [`health::Health`]: the rise/fall counter of HAProxy's `src/check.c` and its check interval.
 //!
