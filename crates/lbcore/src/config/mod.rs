@@ -10,6 +10,11 @@
 //! - [`keepalived`]: keepalived.conf front end (lexer with includes, keyword tables).
 //! - [`vrrp_yaml`]: the YAML front end for the same model.
 //! - [`load_vrrp`]: picks the front end from the file name.
+//! - [`proxy`]: the domain model of proxyd (global, frontends, backends, servers, stick tables,
+//!   ACLs, health checks).
+//! - [`haproxy`]: the haproxy.cfg front end (the subset Exchange deployments use).
+//! - [`proxy_yaml`]: the YAML front end for the same model (haproxy.cfg keywords as keys).
+//! - [`load_proxy`]: picks the proxyd front end from the file name.
 
 pub mod haproxy;
 pub mod keepalived;
