@@ -127,6 +127,29 @@ fn leastconn_picks_lowest_relative_load_and_round_robins_ties() {
 }
 
 #[test]
+fn leastconn_load_change_goes_behind_equal_loads() {
+    // HAProxy repositions a server after the equal keys whenever its load changes (take or
+    // release), so among equal loads the server whose load changed last comes last.
+    let mut s: Vec<ServerView> = (1..=3)
+        .map(|id| ServerView {
+            conns: 1,
+            maxconn: 1,
+            ..ServerView::new(id, 1)
+        })
+        .collect();
+    let mut b = Balancer::new(Algorithm::LeastConn, HashType::default(), false);
+    // All full: observed, nobody picked.
+    assert_eq!(b.select(&s, None), vec![0, 1, 2]);
+    s[0].conns = 2; // server 0 takes a persistent connection beyond maxconn (queued)...
+    b.select(&s, None);
+    s[0].conns = 1; // ...and releases it
+    b.select(&s, None);
+    s.iter_mut().for_each(|v| v.maxconn = 0);
+    // Equal loads again: server 0 changed last, so it waits behind 1 and 2.
+    assert_eq!(b.select(&s, None), vec![1, 2, 0]);
+}
+
+#[test]
 fn leastconn_long_lived_connections_spread_by_weight() {
     let mut s = servers(&[1, 2, 3]);
     let mut b = Balancer::new(Algorithm::LeastConn, HashType::default(), false);

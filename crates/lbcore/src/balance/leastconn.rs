@@ -14,30 +14,44 @@ pub fn key(server: &ServerView) -> u64 {
     u64::from(server.conns) * EWGHT_MAX / eweight
 }
 
-/// Tie-break memory: among servers with equal keys the one picked longest ago comes first, which is
-/// HAProxy's "round-robin is performed within groups of servers of the same load" (an ebtree insert
-/// goes after equal keys, so `eb32_first` is the longest-waiting server).
+/// Tie-break memory: HAProxy re-inserts a server in its leastconn tree whenever its load changes
+/// (a connection taken or released), after the servers with an equal key, and picks the first
+/// (`src/lb_fwlc.c`). So among equal keys the server whose load changed longest ago comes first:
+/// "round-robin is performed within groups of servers of the same load". Load changes are seen
+/// here as differences in `conns` between calls, plus the pick itself.
 #[derive(Debug, Clone, Default)]
 pub struct LeastConn {
-    last_pick: Vec<u64>,
+    last_change: Vec<u64>,
+    seen_conns: Vec<Option<u32>>,
     clock: u64,
 }
 
 impl LeastConn {
-    /// Ordered candidates among `eligible` (indices into `servers`): by key, then by longest wait,
-    /// then declaration order; full servers last (HAProxy skips a server at its maxconn).
+    /// Ordered candidates among `eligible` (indices into `servers`): by key, then by the oldest
+    /// load change, then declaration order; full servers last (HAProxy skips a server at its
+    /// maxconn).
     pub fn select(&mut self, servers: &[ServerView], eligible: &[usize]) -> Vec<usize> {
-        if self.last_pick.len() < servers.len() {
-            self.last_pick.resize(servers.len(), 0);
+        if self.last_change.len() < servers.len() {
+            self.last_change.resize(servers.len(), 0);
+            self.seen_conns.resize(servers.len(), None);
+        }
+        for &i in eligible {
+            if self.seen_conns[i] != Some(servers[i].conns) {
+                self.clock += 1;
+                self.last_change[i] = self.clock;
+                self.seen_conns[i] = Some(servers[i].conns);
+            }
         }
         let mut order = eligible.to_vec();
-        order.sort_by_key(|&i| (key(&servers[i]), self.last_pick[i], i));
+        order.sort_by_key(|&i| (key(&servers[i]), self.last_change[i], i));
         full_last(servers, &mut order);
         if let Some(&first) = order.first()
             && !servers[first].is_full()
         {
+            // The pick takes a connection: a load change, expected to show as conns + 1.
             self.clock += 1;
-            self.last_pick[first] = self.clock;
+            self.last_change[first] = self.clock;
+            self.seen_conns[first] = Some(servers[first].conns.saturating_add(1));
         }
         order
     }
