@@ -1,0 +1,148 @@
+//! The command line (HAProxy's flags) and the process lifecycle around [`crate::run`].
+//!
+//! Owns argument parsing, `-c` check mode, loading the configuration before binding anything,
+//! daemonizing, the pid file and signals (SIGUSR1 graceful stop, SIGTERM/SIGINT immediate stop).
+//! It must not contain proxy logic.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{ArgAction, Parser};
+
+use crate::Shutdown;
+
+/// Command line (HAProxy's flags; `-db` is accepted as HAProxy spells it).
+#[derive(Debug, Parser)]
+#[command(
+    name = "proxyd",
+    version,
+    disable_version_flag = true,
+    about = "L4 load balancer for Exchange 2010 CAS (HAProxy replacement)"
+)]
+pub struct Args {
+    /// Configuration file (`.yaml`/`.yml` for YAML, otherwise haproxy.cfg).
+    #[arg(short = 'f', value_name = "FILE")]
+    pub file: PathBuf,
+    /// Check the configuration and exit (0 valid, warnings allowed; 1 otherwise).
+    #[arg(short = 'c')]
+    pub check: bool,
+    /// Write the process id to this file.
+    #[arg(short = 'p', value_name = "PIDFILE")]
+    pub pidfile: Option<PathBuf>,
+    /// Run in the background (daemon).
+    #[arg(short = 'D')]
+    pub daemon: bool,
+    /// Stay in the foreground even if the configuration says `daemon` (HAProxy's `-db`).
+    #[arg(long = "db")]
+    pub foreground: bool,
+    /// Print the version.
+    #[arg(short = 'v', action = ArgAction::Version)]
+    pub version: Option<bool>,
+}
+
+/// Parses `argv`, mapping HAProxy's two-letter `-db` to `--db`.
+pub fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, clap::Error> {
+    Args::try_parse_from(argv.into_iter().map(|a| if a == "-db" { "--db".to_owned() } else { a }))
+}
+
+/// The whole program: returns the process exit code.
+pub fn main() -> ExitCode {
+    let args = match parse_args(std::env::args()) {
+        Ok(a) => a,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let (config, diags) = lbcore::config::load_proxy(&args.file, &env);
+    for d in diags.iter() {
+        eprintln!("{d}");
+    }
+    let Some(config) = config.filter(|_| !diags.has_errors()) else {
+        if args.check {
+            eprintln!("configuration has {} error(s)", diags.error_count());
+        }
+        return ExitCode::from(1);
+    };
+    if args.check {
+        println!("Configuration file is valid");
+        return ExitCode::SUCCESS;
+    }
+    // HAProxy semantics: foreground unless -D or `daemon` in global; -db wins.
+    if (args.daemon || config.global.daemon) && !args.foreground {
+        if let Err(e) = nix::unistd::daemon(false, false) {
+            eprintln!("cannot daemonize: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    init_tracing();
+    let pidfile = args.pidfile.or_else(|| config.global.pidfile.clone());
+    if let Some(p) = &pidfile
+        && let Err(e) = std::fs::write(p, format!("{}\n", std::process::id()))
+    {
+        tracing::error!(path = %p.display(), error = %e, "cannot write pid file");
+        return ExitCode::from(1);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start runtime");
+            return ExitCode::from(1);
+        }
+    };
+    let code = rt.block_on(async move {
+        let shutdown = Shutdown::new();
+        if let Err(e) = spawn_signals(shutdown.clone()) {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            return ExitCode::from(1);
+        }
+        match crate::run(Arc::new(config), shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "proxyd failed");
+                ExitCode::from(1)
+            }
+        }
+    });
+    rt.shutdown_background();
+    if let Some(p) = &pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    code
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn spawn_signals(shutdown: Shutdown) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = usr1.recv() => {
+                    tracing::info!("sigusr1: stop accepting, finishing connections");
+                    shutdown.graceful.cancel();
+                }
+                _ = term.recv() => {
+                    tracing::info!("sigterm: stopping now");
+                    shutdown.hard.cancel();
+                }
+                _ = int.recv() => {
+                    tracing::info!("sigint: stopping now");
+                    shutdown.hard.cancel();
+                }
+            }
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! Listening sockets and accept loops.
+//!
+//! Owns socket options of listeners (`IP_FREEBIND` so the VIP binds before this box holds it,
+//! `SO_REUSEADDR`, backlog) and the backpressure on accept: a connection is accepted only once a
+//! global and a frontend `maxconn` slot are held. It must not route or relay (that is
+//! [`crate::session`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+use crate::{Shared, Shutdown, session};
+
+/// Listen backlog (HAProxy defaults to the frontend maxconn; the kernel caps it at somaxconn).
+pub const BACKLOG: i32 = 1024;
+
+/// One bound listening socket of a frontend.
+#[derive(Debug)]
+pub struct Listener {
+    /// Index of the frontend in the configuration.
+    pub frontend: usize,
+    /// The socket.
+    pub socket: TcpListener,
+}
+
+/// Binds `addr` with `IP_FREEBIND` (`IPV6_FREEBIND` for IPv6), `SO_REUSEADDR` and, when
+/// `transparent`, `IP_TRANSPARENT` (needs CAP_NET_ADMIN; a failure is logged, not fatal).
+pub fn bind(addr: SocketAddr, transparent: bool) -> std::io::Result<TcpListener> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+        sock.set_freebind_v6(true)?;
+    } else {
+        sock.set_freebind_v4(true)?;
+    }
+    if transparent {
+        let r = if addr.is_ipv6() {
+            sock.set_ip_transparent_v6(true)
+        } else {
+            sock.set_ip_transparent_v4(true)
+        };
+        if let Err(e) = r {
+            tracing::warn!(%addr, error = %e, "cannot set ip_transparent on listener");
+        }
+    }
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(BACKLOG)?;
+    TcpListener::from_std(sock.into())
+}
+
+/// Accepts connections on `l` until `shutdown`, one session task each (tracked by `tracker`).
+pub async fn accept_loop(l: Listener, shared: Arc<Shared>, shutdown: Shutdown, tracker: TaskTracker) {
+    let fe = l.frontend;
+    loop {
+        // Backpressure: hold a global then a frontend slot before accepting, so a full proxy
+        // leaves new connections in the kernel backlog (HAProxy stops polling the listener).
+        let permits = tokio::select! {
+            () = shutdown.graceful.cancelled() => break,
+            () = shutdown.hard.cancelled() => break,
+            p = async {
+                let g = shared.global_slots.clone().acquire_owned().await;
+                let f = shared.frontend_slots[fe].clone().acquire_owned().await;
+                (g, f)
+            } => p,
+        };
+        let (Ok(g), Ok(f)) = permits else { break };
+        let accepted = tokio::select! {
+            () = shutdown.graceful.cancelled() => break,
+            () = shutdown.hard.cancelled() => break,
+            a = l.socket.accept() => a,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let shared = shared.clone();
+                let hard = shutdown.hard.clone();
+                tracker.spawn(async move {
+                    let _permits = (g, f);
+                    tokio::select! {
+                        () = session::handle(shared, fe, stream, peer) => {}
+                        () = hard.cancelled() => {}
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+    tracing::debug!(frontend = %shared.config.frontends[fe].name, "listener stopped");
+}

@@ -1,0 +1,165 @@
+//! Run-time state shared by listeners, sessions and the health checker.
+//!
+//! Owns per-server atomics (usable flag, current connections), per-backend balancer state and the
+//! stick tables, indexed like the configuration. It must not do I/O: sessions and checks drive it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lbcore::balance::{self, Balancer, ServerView, StickTable};
+use lbcore::config::proxy::{self, Backend, ProxyConfig};
+use tokio::sync::{Notify, Semaphore};
+
+/// HAProxy's built-in process `maxconn` when neither the configuration nor ulimit sets one.
+pub const DEFAULT_GLOBAL_MAXCONN: u32 = 4096;
+
+/// One server's run-time state.
+#[derive(Debug)]
+pub struct ServerState {
+    /// Can take traffic (health UP, not disabled). Driven by the health checker; default UP.
+    pub usable: AtomicBool,
+    /// Connections currently assigned (connecting or relaying).
+    pub conns: AtomicU32,
+    /// Connections served in total.
+    pub total: AtomicU64,
+}
+
+impl ServerState {
+    /// Takes a connection slot unless `maxconn` (0 = unlimited) is reached.
+    pub fn try_take(&self, maxconn: u32) -> bool {
+        self.conns
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                (maxconn == 0 || c < maxconn).then_some(c + 1)
+            })
+            .is_ok()
+    }
+}
+
+/// One backend's run-time state.
+#[derive(Debug)]
+pub struct BackendState {
+    /// Servers, indexed like `Backend::servers`.
+    pub servers: Vec<Arc<ServerState>>,
+    /// The algorithm's position (round-robin cursor, leastconn tie order).
+    pub balancer: Mutex<Balancer>,
+    /// Woken whenever one of this backend's servers releases a slot (the queue waits on it).
+    pub released: Notify,
+}
+
+impl BackendState {
+    /// Snapshot of the servers for `lbcore::balance`.
+    pub fn views(&self, be: &Backend) -> Vec<ServerView> {
+        be.servers
+            .iter()
+            .zip(&self.servers)
+            .map(|(cfg, st)| ServerView {
+                id: cfg.id,
+                weight: cfg.weight,
+                backup: cfg.backup,
+                usable: st.usable.load(Ordering::Acquire),
+                conns: st.conns.load(Ordering::Acquire),
+                maxconn: cfg.maxconn,
+            })
+            .collect()
+    }
+}
+
+/// Everything sessions share: the configuration and its run-time state.
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration served.
+    pub config: Arc<ProxyConfig>,
+    /// Backends, indexed like `config.backends`.
+    pub backends: Vec<BackendState>,
+    /// Stick tables by name (the declaring backend's name).
+    pub stick_tables: HashMap<String, Mutex<StickTable>>,
+    /// Process-wide `maxconn`.
+    pub global_slots: Arc<Semaphore>,
+    /// Per-frontend `maxconn`, indexed like `config.frontends`.
+    pub frontend_slots: Vec<Arc<Semaphore>>,
+}
+
+fn algorithm(b: proxy::Balance) -> balance::Algorithm {
+    match b {
+        proxy::Balance::RoundRobin => balance::Algorithm::RoundRobin,
+        proxy::Balance::StaticRr => balance::Algorithm::StaticRr,
+        proxy::Balance::LeastConn => balance::Algorithm::LeastConn,
+        proxy::Balance::Source => balance::Algorithm::Source,
+        proxy::Balance::First => balance::Algorithm::First,
+    }
+}
+
+fn hash_type(h: proxy::HashType) -> balance::HashType {
+    match h {
+        proxy::HashType::MapBased => balance::HashType::MapBased,
+        proxy::HashType::Consistent => balance::HashType::Consistent,
+    }
+}
+
+impl Shared {
+    /// Fresh state for `config`: every server usable unless `disabled`, no connections.
+    pub fn new(config: Arc<ProxyConfig>) -> Self {
+        let backends = config
+            .backends
+            .iter()
+            .map(|be| BackendState {
+                servers: be
+                    .servers
+                    .iter()
+                    .map(|s| {
+                        Arc::new(ServerState {
+                            usable: AtomicBool::new(!s.disabled),
+                            conns: AtomicU32::new(0),
+                            total: AtomicU64::new(0),
+                        })
+                    })
+                    .collect(),
+                balancer: Mutex::new(Balancer::new(
+                    algorithm(be.balance),
+                    hash_type(be.hash_type),
+                    false,
+                )),
+                released: Notify::new(),
+            })
+            .collect();
+        let stick_tables = config
+            .backends
+            .iter()
+            .filter_map(|be| be.stick_table.as_ref())
+            .map(|t| {
+                let size = usize::try_from(t.size).unwrap_or(usize::MAX);
+                (t.name.clone(), Mutex::new(StickTable::new(size, t.expire)))
+            })
+            .collect();
+        let global = config.global.maxconn.unwrap_or(DEFAULT_GLOBAL_MAXCONN);
+        let frontend_slots = config
+            .frontends
+            .iter()
+            .map(|f| Arc::new(Semaphore::new(f.maxconn.unwrap_or(global) as usize)))
+            .collect();
+        Shared {
+            global_slots: Arc::new(Semaphore::new(global as usize)),
+            frontend_slots,
+            stick_tables,
+            backends,
+            config,
+        }
+    }
+
+    /// Index of the backend named `name`.
+    pub fn backend_index(&self, name: &str) -> Option<usize> {
+        self.config.backends.iter().position(|b| b.name == name)
+    }
+
+    /// The state of server `server` of backend `backend`, by name.
+    pub fn server(&self, backend: &str, server: &str) -> Option<Arc<ServerState>> {
+        let bi = self.backend_index(backend)?;
+        let si = self.config.backends[bi].servers.iter().position(|s| s.name == server)?;
+        Some(self.backends[bi].servers[si].clone())
+    }
+}
+
+/// `timeout connect` when none is configured (HAProxy warns and waits forever; we cap it).
+pub const FALLBACK_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
