@@ -1,0 +1,337 @@
+//! The per-server checker task: runs [`run_check_with`] every `Health::next_interval()`, the
+//! first one at a deterministic offset in `[0, inter)` so a backend's checks are spread, feeds
+//! `lbcore::balance::Health` and, on UP/DOWN, logs HAProxy's line and flips the usable flag.
+//!
+//! Owns the check schedule and the transition log line; it must not select servers or close
+//! sessions itself (it announces DOWN on a watch channel the sessions follow).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lbcore::balance::{Health, HealthState, Transition};
+use lbcore::config::proxy::{HealthCheck, Server};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::probe::{CheckOptions, CheckResult, run_check_with};
+use super::tls::TlsCheck;
+
+/// A flag the relay reads to know whether a server may take traffic.
+pub trait UsableFlag: Send + Sync + std::fmt::Debug {
+    /// Current value.
+    fn get(&self) -> bool;
+    /// Sets it.
+    fn set(&self, usable: bool);
+}
+
+impl UsableFlag for AtomicBool {
+    fn get(&self) -> bool {
+        self.load(Ordering::Acquire)
+    }
+    fn set(&self, usable: bool) {
+        self.store(usable, Ordering::Release);
+    }
+}
+
+impl UsableFlag for crate::state::ServerState {
+    fn get(&self) -> bool {
+        self.usable.load(Ordering::Acquire)
+    }
+    fn set(&self, usable: bool) {
+        self.usable.store(usable, Ordering::Release);
+    }
+}
+
+/// Why a checker cannot be built from a server line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckError {
+    /// Neither the server nor `port` gives a port to check (HAProxy refuses this too).
+    NoPort {
+        /// Server name.
+        server: String,
+    },
+}
+
+impl std::fmt::Display for CheckError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckError::NoPort { server } => write!(
+                f,
+                "server {server} has neither a service port nor a check port; check disabled"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CheckError {}
+
+/// Everything a checker needs to know about one server.
+#[derive(Debug, Clone)]
+pub struct CheckSpec {
+    /// Backend name (for the log line).
+    pub backend: String,
+    /// Server name.
+    pub server: String,
+    /// Server id (seeds the first-check offset).
+    pub id: u32,
+    /// Address checked: `addr` if set, else the server's; port `port` if set, else the server's.
+    pub target: SocketAddr,
+    /// What to check.
+    pub kind: HealthCheck,
+    /// Per-check options (`http-check expect status`).
+    pub options: CheckOptions,
+    /// `check-ssl` (or `None` for plain TCP).
+    pub tls: Option<TlsCheck>,
+    /// Time allowed per check (`timeout check`, else `inter`, as HAProxy).
+    pub timeout: Duration,
+    /// `inter`.
+    pub inter: Duration,
+    /// `fastinter`.
+    pub fastinter: Duration,
+    /// `downinter`.
+    pub downinter: Duration,
+    /// `rise`.
+    pub rise: u32,
+    /// `fall`.
+    pub fall: u32,
+    /// `backup` (for the "N active and M backup servers left" count).
+    pub backup: bool,
+}
+
+impl CheckSpec {
+    /// Builds the spec of `server` in `backend`, honouring `addr`, `port`, `check-ssl` and
+    /// `verify none` (`verify required` has no CA file in the model: it uses an empty root store
+    /// and so fails every check, which is visible rather than silently insecure).
+    pub fn from_server(
+        backend: &str,
+        server: &Server,
+        kind: &HealthCheck,
+        timeout_check: Option<Duration>,
+    ) -> Result<Self, CheckError> {
+        let port = server
+            .check_port
+            .or(server.port)
+            .ok_or_else(|| CheckError::NoPort {
+                server: server.name.clone(),
+            })?;
+        let ip = server.check_addr.unwrap_or(server.addr);
+        let tls = server.check_ssl.then(|| match server.verify {
+            Some(lbcore::config::proxy::Verify::Required) => {
+                TlsCheck::verified(rustls::RootCertStore::empty(), None)
+            }
+            _ => TlsCheck::insecure(),
+        });
+        Ok(CheckSpec {
+            backend: backend.to_owned(),
+            server: server.name.clone(),
+            id: server.id,
+            target: SocketAddr::new(ip, port),
+            kind: kind.clone(),
+            options: CheckOptions::default(),
+            tls,
+            timeout: timeout_check.unwrap_or(server.inter),
+            inter: server.inter,
+            fastinter: server.fastinter,
+            downinter: server.downinter,
+            rise: server.rise,
+            fall: server.fall,
+            backup: server.backup,
+        })
+    }
+}
+
+/// One peer of the checked server in its backend (itself included), for the counts in the log.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// A backup server.
+    pub backup: bool,
+    /// Its usable flag.
+    pub usable: Arc<dyn UsableFlag>,
+}
+
+/// A server's check state, shared between its checker and readers (stats, sessions).
+#[derive(Debug)]
+pub struct ServerCheck {
+    health: Mutex<Health>,
+    last: Mutex<Option<CheckResult>>,
+    up: watch::Sender<bool>,
+    usable: Arc<dyn UsableFlag>,
+}
+
+impl ServerCheck {
+    /// Starts UP as HAProxy does (`health = rise`: DOWN at the first failure), driving `usable`.
+    pub fn new(spec: &CheckSpec, usable: Arc<dyn UsableFlag>) -> Arc<Self> {
+        let health = Health::new(
+            spec.rise,
+            spec.fall,
+            spec.inter,
+            Some(spec.fastinter),
+            Some(spec.downinter),
+        );
+        let (up, _) = watch::channel(true);
+        Arc::new(ServerCheck {
+            health: Mutex::new(health),
+            last: Mutex::new(None),
+            up,
+            usable,
+        })
+    }
+
+    /// The state as the stats page shows it (`UP`, `UP 2/3`, `DOWN`, `DOWN 1/2`).
+    pub fn state(&self) -> HealthState {
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .state()
+    }
+
+    /// The last check's result.
+    pub fn last(&self) -> Option<CheckResult> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Follows UP (`true`) / DOWN (`false`); sessions of a server with
+    /// `on-marked-down shutdown-sessions` close when it turns `false`.
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        self.up.subscribe()
+    }
+
+    /// Feeds one result; returns the transition, if any, after applying it to the flag.
+    fn record(&self, result: &CheckResult) -> Option<Transition> {
+        let t = self
+            .health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(result.passed());
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(result.clone());
+        match t {
+            Some(Transition::Up) => {
+                self.usable.set(true);
+                self.up.send_replace(true);
+            }
+            Some(Transition::Down) => {
+                self.usable.set(false);
+                self.up.send_replace(false);
+            }
+            None => {}
+        }
+        t
+    }
+}
+
+/// Offset of the first check in `[0, inter)`, deterministic per backend and server id so both
+/// boxes and restarts spread checks the same way (splitmix64 of the id and an FNV-1a of the name).
+pub fn first_check_offset(backend: &str, id: u32, inter: Duration) -> Duration {
+    let nanos = inter.as_nanos().min(u128::from(u64::MAX)) as u64;
+    if nanos == 0 {
+        return Duration::ZERO;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in backend.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut z = h ^ u64::from(id);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    Duration::from_nanos(z % nanos)
+}
+
+/// HAProxy's state-change line (`srv_append_status` in `src/server.c`).
+pub fn transition_line(
+    spec: &CheckSpec,
+    transition: Transition,
+    result: &CheckResult,
+    peers: &[Peer],
+) -> String {
+    let active = peers.iter().filter(|p| !p.backup && p.usable.get()).count();
+    let backup = peers.iter().filter(|p| p.backup && p.usable.get()).count();
+    let mut line = format!(
+        "Server {}/{} is {}, reason: {}",
+        spec.backend,
+        spec.server,
+        match transition {
+            Transition::Up => "UP",
+            Transition::Down => "DOWN",
+        },
+        result.status.reason()
+    );
+    if let Some(code) = result.code {
+        line.push_str(&format!(", code: {code}"));
+    }
+    if !result.info.is_empty() {
+        line.push_str(&format!(", info: \"{}\"", result.info));
+    }
+    line.push_str(&format!(
+        ", check duration: {}ms. ",
+        result.duration.as_millis()
+    ));
+    match transition {
+        Transition::Down => line.push_str(&format!(
+            "{active} active and {backup} backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
+        )),
+        Transition::Up => line.push_str(&format!(
+            "{active} active and {backup} backup servers online. 0 sessions requeued, 0 total in queue."
+        )),
+    }
+    line
+}
+
+/// Spawns the checker of one server: checks until `shutdown`, updating `state`. `peers` lists
+/// the backend's servers (this one included) for the log line's counts.
+pub fn spawn_checker(
+    spec: CheckSpec,
+    state: Arc<ServerCheck>,
+    peers: Vec<Peer>,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut delay = first_check_offset(&spec.backend, spec.id, spec.inter);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(delay) => {}
+            }
+            let result = tokio::select! {
+                () = shutdown.cancelled() => return,
+                r = run_check_with(&spec.kind, spec.target, spec.tls.as_ref(), spec.timeout, &spec.options) => r,
+            };
+            tracing::debug!(
+                backend = %spec.backend,
+                server = %spec.server,
+                status = result.status.code(),
+                code = ?result.code,
+                info = %result.info,
+                duration_ms = result.duration.as_millis() as u64,
+                "health check done"
+            );
+            if let Some(t) = state.record(&result) {
+                let line = transition_line(&spec, t, &result, &peers);
+                match t {
+                    Transition::Down => {
+                        tracing::warn!(backend = %spec.backend, server = %spec.server, line = %line, "server down");
+                        if !peers.iter().any(|p| p.usable.get()) {
+                            tracing::error!(
+                                backend = %spec.backend,
+                                line = %format!("backend {} has no server available!", spec.backend),
+                                "backend has no server available"
+                            );
+                        }
+                    }
+                    Transition::Up => {
+                        tracing::info!(backend = %spec.backend, server = %spec.server, line = %line, "server up");
+                    }
+                }
+            }
+            delay = state
+                .health
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .next_interval();
+        }
+    })
+}
