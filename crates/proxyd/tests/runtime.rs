@@ -1,0 +1,242 @@
+//! proxyd in process on loopback with real TCP backends started by each test.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const STEP: Duration = Duration::from_secs(5);
+
+/// A backend that writes `tag` to every client, then echoes until EOF, then writes
+/// `|<bytes received>` and closes. Counts accepted connections.
+async fn backend(addr: &str, tag: &'static str) -> (SocketAddr, Arc<AtomicUsize>) {
+    let l = TcpListener::bind(addr).await.unwrap();
+    let a = l.local_addr().unwrap();
+    let n = Arc::new(AtomicUsize::new(0));
+    let n2 = n.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            n2.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let _ = s.write_all(tag.as_bytes()).await;
+                let mut buf = [0u8; 4096];
+                let mut total = 0usize;
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => total += k,
+                    }
+                }
+                let _ = s.write_all(format!("|{total}").as_bytes()).await;
+            });
+        }
+    });
+    (a, n)
+}
+
+struct Running {
+    addrs: Vec<(String, SocketAddr)>,
+    shutdown: proxyd::Shutdown,
+    task: tokio::task::JoinHandle<Result<(), proxyd::Error>>,
+}
+
+impl Running {
+    fn addr(&self) -> SocketAddr {
+        self.addrs[0].1
+    }
+    async fn stop(self) {
+        self.shutdown.hard.cancel();
+        tokio::time::timeout(STEP, self.task).await.unwrap().unwrap().unwrap();
+    }
+}
+
+fn config(text: &str) -> Arc<lbcore::config::proxy::ProxyConfig> {
+    let (cfg, diags) = lbcore::config::haproxy::parse_str(text, Path::new("test.cfg"), &BTreeMap::new());
+    assert!(!diags.has_errors(), "{diags}");
+    Arc::new(cfg.unwrap())
+}
+
+/// Starts proxyd on `text`; a bind on port 1 stands for an ephemeral port (haproxy.cfg refuses 0).
+fn start(text: &str) -> Running {
+    let mut cfg = (*config(text)).clone();
+    for fe in &mut cfg.frontends {
+        for b in &mut fe.binds {
+            if b.addr.port() == 1 {
+                b.addr.set_port(0);
+            }
+        }
+    }
+    let proxy = proxyd::Proxy::bind(Arc::new(cfg)).unwrap();
+    let addrs = proxy.local_addrs();
+    let shutdown = proxyd::Shutdown::new();
+    let task = tokio::spawn(proxy.serve(shutdown.clone()));
+    Running { addrs, shutdown, task }
+}
+
+/// Connects, half-closes, returns everything the far end sent.
+async fn exchange(addr: SocketAddr, payload: &[u8]) -> String {
+    let mut s = tokio::time::timeout(STEP, TcpStream::connect(addr)).await.unwrap().unwrap();
+    s.write_all(payload).await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(STEP, s.read_to_end(&mut out)).await.unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+const DEFAULTS: &str = "defaults\n mode tcp\n timeout connect 1s\n timeout client 10s\n timeout server 10s\n";
+
+#[tokio::test]
+async fn roundrobin_spreads_over_two_backends() {
+    let (a, na) = backend("127.0.0.1:0", "A").await;
+    let (b, nb) = backend("127.0.0.1:0", "B").await;
+    let p = start(&format!(
+        "{DEFAULTS}listen rr\n bind 127.0.0.1:1\n balance roundrobin\n server a {a}\n server b {b}\n"
+    ));
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        seen.push(exchange(p.addr(), b"x").await);
+    }
+    assert_eq!(seen.iter().filter(|s| s.as_str() == "A|1").count(), 5, "{seen:?}");
+    assert_eq!(seen.iter().filter(|s| s.as_str() == "B|1").count(), 5, "{seen:?}");
+    assert_eq!((na.load(Ordering::SeqCst), nb.load(Ordering::SeqCst)), (5, 5));
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn dead_backend_is_skipped_by_redispatch() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    }; // closed again: connects are refused
+    let (live, _) = backend("127.0.0.1:0", "L").await;
+    let p = start(&format!(
+        "{DEFAULTS}listen rr\n bind 127.0.0.1:1\n retries 2\n option redispatch\n server dead {dead}\n server live {live}\n"
+    ));
+    for _ in 0..6 {
+        assert_eq!(exchange(p.addr(), b"abc").await, "L|3");
+    }
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn without_redispatch_a_dead_pick_fails_the_connection() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let (live, _) = backend("127.0.0.1:0", "L").await;
+    let p = start(&format!(
+        "{DEFAULTS}listen rr\n bind 127.0.0.1:1\n retries 1\n server dead {dead}\n server live {live}\n"
+    ));
+    let results: Vec<String> = {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            v.push(exchange(p.addr(), b"abc").await);
+        }
+        v
+    };
+    assert_eq!(results.iter().filter(|r| r.is_empty()).count(), 2, "{results:?}");
+    assert_eq!(results.iter().filter(|r| r.as_str() == "L|3").count(), 2, "{results:?}");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn stick_on_src_keeps_one_client_on_one_backend() {
+    let (a, _) = backend("127.0.0.1:0", "A").await;
+    let (b, _) = backend("127.0.0.1:0", "B").await;
+    let p = start(&format!(
+        "{DEFAULTS}listen st\n bind 127.0.0.1:1\n balance roundrobin\n stick-table type ip size 1k expire 1m\n stick on src\n server a {a}\n server b {b}\n"
+    ));
+    let first = exchange(p.addr(), b"").await;
+    assert!(first == "A|0" || first == "B|0", "{first}");
+    for _ in 0..6 {
+        assert_eq!(exchange(p.addr(), b"").await, first);
+    }
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn tcp_request_reject_by_src() {
+    let (a, na) = backend("127.0.0.1:0", "A").await;
+    let p = start(&format!(
+        "{DEFAULTS}listen smtp\n bind 127.0.0.1:1\n bind 127.0.0.1:1\n acl relay_ok src 192.0.2.0/24 198.51.100.10\n tcp-request connection reject unless relay_ok\n server a {a}\n\
+         listen smtp_ok\n bind 127.0.0.1:1\n acl relay_ok src 192.0.2.0/24 127.0.0.0/8\n tcp-request connection reject unless relay_ok\n server a {a}\n"
+    ));
+    let refused = p.addrs.iter().find(|(n, _)| n == "smtp").unwrap().1;
+    let allowed = p.addrs.iter().find(|(n, _)| n == "smtp_ok").unwrap().1;
+    assert_eq!(exchange(refused, b"HELO").await, "");
+    assert_eq!(na.load(Ordering::SeqCst), 0);
+    assert_eq!(exchange(allowed, b"HELO").await, "A|4");
+    assert_eq!(na.load(Ordering::SeqCst), 1);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn server_without_port_uses_the_client_destination_port() {
+    // The backend listens on 127.0.0.2:P and the proxy on 127.0.0.1:P (same port, other address).
+    let (b, _) = backend("127.0.0.2:0", "RPC").await;
+    let p = start(&format!(
+        "{DEFAULTS}listen rpc\n bind 127.0.0.1:{}\n server cas1 127.0.0.2\n",
+        b.port()
+    ));
+    assert_eq!(p.addr().port(), b.port());
+    assert_eq!(exchange(p.addr(), b"hello").await, "RPC|5");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn frontend_maxconn_holds_new_connections_until_a_slot_frees() {
+    let (a, na) = backend("127.0.0.1:0", "A").await;
+    let p = start(&format!("{DEFAULTS}listen one\n bind 127.0.0.1:1\n maxconn 1\n server a {a}\n"));
+    let mut first = TcpStream::connect(p.addr()).await.unwrap();
+    let mut tag = [0u8; 1];
+    first.read_exact(&mut tag).await.unwrap();
+    assert_eq!(&tag, b"A");
+    // Second client: the kernel completes the handshake, but proxyd does not accept it yet.
+    let second = tokio::spawn(exchange(p.addr(), b"zz"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(na.load(Ordering::SeqCst), 1, "second connection must wait for the slot");
+    assert!(!second.is_finished());
+    first.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    first.read_to_end(&mut rest).await.unwrap();
+    drop(first);
+    let out = tokio::time::timeout(STEP, second).await.unwrap().unwrap();
+    assert_eq!(out, "A|2");
+    assert_eq!(na.load(Ordering::SeqCst), 2);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn half_close_is_relayed_and_the_reply_still_arrives() {
+    let (a, _) = backend("127.0.0.1:0", "H").await;
+    let p = start(&format!("{DEFAULTS}listen hc\n bind 127.0.0.1:1\n server a {a}\n"));
+    // 1 MiB up, then FIN; the backend only answers after seeing our FIN.
+    let payload = vec![7u8; 1 << 20];
+    assert_eq!(exchange(p.addr(), &payload).await, format!("H|{}", 1 << 20));
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_established_connections() {
+    let (a, _) = backend("127.0.0.1:0", "G").await;
+    let p = start(&format!("{DEFAULTS}listen g\n bind 127.0.0.1:1\n server a {a}\n"));
+    let mut c = TcpStream::connect(p.addr()).await.unwrap();
+    let mut tag = [0u8; 1];
+    c.read_exact(&mut tag).await.unwrap();
+    p.shutdown.graceful.cancel();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!p.task.is_finished(), "serve must wait for the open connection");
+    assert!(TcpStream::connect(p.addr()).await.is_err(), "listener must be closed");
+    c.write_all(b"abcd").await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut rest = String::new();
+    c.read_to_string(&mut rest).await.unwrap();
+    assert_eq!(rest, "|4");
+    tokio::time::timeout(STEP, p.task).await.unwrap().unwrap().unwrap();
+}
