@@ -92,6 +92,9 @@ impl Proxy {
     /// Accepts and relays until `shutdown`: on `graceful`, stops accepting and returns once every
     /// connection has finished; on `hard`, closes every connection and returns.
     pub async fn serve(self, shutdown: Shutdown) -> Result<(), Error> {
+        let checks = CancellationToken::new();
+        let _stop_checks = checks.clone().drop_guard();
+        self.spawn_checks(&checks);
         let tracker = TaskTracker::new();
         for l in self.listeners {
             let shared = self.shared.clone();
@@ -105,6 +108,35 @@ impl Proxy {
             () = shutdown.hard.cancelled() => {}
         }
         Ok(())
+    }
+}
+
+impl Proxy {
+    /// Starts one health checker per server with `check` (not `disabled`), driving its `usable`
+    /// flag; stopped when `stop` is cancelled.
+    fn spawn_checks(&self, stop: &CancellationToken) {
+        for (be, st) in self.shared.config.backends.iter().zip(&self.shared.backends) {
+            let peers: Vec<check::Peer> = be
+                .servers
+                .iter()
+                .zip(&st.servers)
+                .map(|(s, u)| check::Peer { backup: s.backup, usable: u.clone() })
+                .collect();
+            for (srv, state) in be.servers.iter().zip(&st.servers) {
+                if !srv.check || srv.disabled {
+                    continue;
+                }
+                match check::CheckSpec::from_server(&be.name, srv, &be.health_check, be.timeout_check) {
+                    Ok(spec) => {
+                        let sc = check::ServerCheck::new(&spec, state.clone());
+                        check::spawn_checker(spec, sc, peers.clone(), stop.clone());
+                    }
+                    Err(e) => {
+                        tracing::warn!(backend = %be.name, server = %srv.name, error = %e, "health check not started");
+                    }
+                }
+            }
+        }
     }
 }
 

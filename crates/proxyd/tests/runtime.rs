@@ -240,3 +240,33 @@ async fn graceful_shutdown_finishes_established_connections() {
     assert_eq!(rest, "|4");
     tokio::time::timeout(STEP, p.task).await.unwrap().unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn health_check_takes_a_dead_server_out_of_rotation() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let (live, _) = backend("127.0.0.1:0", "L").await;
+    // retries 0 and no redispatch: only the checker can keep clients off the dead server.
+    let p = start(&format!(
+        "{DEFAULTS}listen hc\n bind 127.0.0.1:1\n retries 0\n server dead {dead} check inter 100ms fall 1 rise 1\n server live {live} check inter 100ms\n"
+    ));
+    let mut down = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut ok = true;
+        for _ in 0..4 {
+            ok &= exchange(p.addr(), b"q").await == "L|1";
+        }
+        if ok {
+            down = true;
+            break;
+        }
+    }
+    assert!(down, "dead server never left the rotation");
+    for _ in 0..6 {
+        assert_eq!(exchange(p.addr(), b"q").await, "L|1");
+    }
+    p.stop().await;
+}
