@@ -501,8 +501,9 @@ async fn checker_connection_refused_goes_down_and_transition_line() {
     watch_states(&state, HealthState::Down).await;
     assert!(!flag.get());
     let last = state.last().unwrap();
-    let line = proxyd::check::checker::transition_line(
+    let line = proxyd::check::transition_line(
         &sp,
+        &state,
         lbcore::balance::Transition::Down,
         &last,
         &peers,
@@ -538,4 +539,51 @@ backend be\n    option httpchk GET /owa/healthcheck.htm\n    timeout check 4s\n\
     assert_eq!(sp.kind, owa());
     // No service port and no check port: refused, as HAProxy does.
     assert!(CheckSpec::from_server("be", &be.servers[1], &be.health_check, None).is_err());
+}
+
+/// Polls `f` every 5 ms for up to 5 s.
+async fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..1000 {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn spawn_all_drives_shared_usable_flags() {
+    let (live, status, _) = http_server(200, None).await;
+    let dead = closed_port().await;
+    let text = format!(
+        "defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 1m\n    timeout server 1m\n\
+backend owa\n    option httpchk GET /owa/healthcheck.htm\n\
+    server cas1 {live} check inter 40ms rise 2 fall 2\n\
+    server cas2 {dead} check inter 40ms rise 2 fall 2\n\
+    server cas3 {dead}\n"
+    );
+    let (cfg, diags) = lbcore::config::haproxy::parse_str(
+        &text,
+        std::path::Path::new("t.cfg"),
+        &Default::default(),
+    );
+    let cfg = Arc::new(cfg.unwrap_or_else(|| panic!("{diags:?}")));
+    let shared = proxyd::Shared::new(cfg);
+    let stop = CancellationToken::new();
+    let checkers = proxyd::check::spawn_all(&shared, &stop);
+    // cas3 has no `check`: no checker, stays usable.
+    assert_eq!(checkers.len(), 2);
+    let usable = |i: usize| shared.backends[0].servers[i].usable.load(Ordering::Acquire);
+    assert!(eventually(|| !usable(1)).await, "cas2 never went DOWN");
+    assert!(usable(0) && usable(2));
+    let mut down_rx = checkers[0].state.subscribe();
+    status.store(503, Ordering::SeqCst);
+    assert!(eventually(|| !usable(0)).await, "cas1 never went DOWN");
+    down_rx.changed().await.unwrap();
+    assert!(!*down_rx.borrow());
+    stop.cancel();
+    for c in checkers {
+        tokio::time::timeout(T, c.task).await.unwrap().unwrap();
+    }
 }

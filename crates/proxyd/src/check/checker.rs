@@ -25,6 +25,10 @@ pub trait UsableFlag: Send + Sync + std::fmt::Debug {
     fn get(&self) -> bool;
     /// Sets it.
     fn set(&self, usable: bool);
+    /// Sessions currently on the server (for the DOWN line); 0 when unknown.
+    fn sessions(&self) -> u32 {
+        0
+    }
 }
 
 impl UsableFlag for AtomicBool {
@@ -42,6 +46,9 @@ impl UsableFlag for crate::state::ServerState {
     }
     fn set(&self, usable: bool) {
         self.usable.store(usable, Ordering::Release);
+    }
+    fn sessions(&self) -> u32 {
+        self.conns.load(Ordering::Acquire)
     }
 }
 
@@ -244,12 +251,14 @@ pub fn first_check_offset(backend: &str, id: u32, inter: Duration) -> Duration {
 /// HAProxy's state-change line (`srv_append_status` in `src/server.c`).
 pub fn transition_line(
     spec: &CheckSpec,
+    state: &ServerCheck,
     transition: Transition,
     result: &CheckResult,
     peers: &[Peer],
 ) -> String {
     let active = peers.iter().filter(|p| !p.backup && p.usable.get()).count();
     let backup = peers.iter().filter(|p| p.backup && p.usable.get()).count();
+    let sessions = state.usable.sessions();
     let mut line = format!(
         "Server {}/{} is {}, reason: {}",
         spec.backend,
@@ -272,7 +281,7 @@ pub fn transition_line(
     ));
     match transition {
         Transition::Down => line.push_str(&format!(
-            "{active} active and {backup} backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."
+            "{active} active and {backup} backup servers left. {sessions} sessions active, 0 requeued, 0 remaining in queue."
         )),
         Transition::Up => line.push_str(&format!(
             "{active} active and {backup} backup servers online. 0 sessions requeued, 0 total in queue."
@@ -310,7 +319,7 @@ pub fn spawn_checker(
                 "health check done"
             );
             if let Some(t) = state.record(&result) {
-                let line = transition_line(&spec, t, &result, &peers);
+                let line = transition_line(&spec, &state, t, &result, &peers);
                 match t {
                     Transition::Down => {
                         tracing::warn!(backend = %spec.backend, server = %spec.server, line = %line, "server down");
@@ -334,4 +343,62 @@ pub fn spawn_checker(
                 .next_interval();
         }
     })
+}
+
+/// A running checker: its state and task.
+#[derive(Debug)]
+pub struct Checker {
+    /// Index of the backend in `config.backends`.
+    pub backend: usize,
+    /// Index of the server in its backend.
+    pub server: usize,
+    /// The shared check state (stats, `subscribe` for `on-marked-down shutdown-sessions`).
+    pub state: Arc<ServerCheck>,
+    /// The task.
+    pub task: JoinHandle<()>,
+}
+
+/// Spawns a checker for every server of `shared.config` that has `check` and is not `disabled`,
+/// driving the `usable` flags of `shared`. A server that cannot be checked (no port) is logged
+/// and left usable, as HAProxy without a check.
+pub fn spawn_all(shared: &crate::state::Shared, shutdown: &CancellationToken) -> Vec<Checker> {
+    let mut out = Vec::new();
+    for (bi, be) in shared.config.backends.iter().enumerate() {
+        let states = &shared.backends[bi].servers;
+        let peers: Vec<Peer> = be
+            .servers
+            .iter()
+            .zip(states)
+            .map(|(s, st)| Peer {
+                backup: s.backup,
+                usable: st.clone(),
+            })
+            .collect();
+        for (si, srv) in be.servers.iter().enumerate() {
+            if !srv.check || srv.disabled {
+                continue;
+            }
+            let spec = match CheckSpec::from_server(
+                &be.name,
+                srv,
+                &be.health_check,
+                be.timeout_check,
+            ) {
+                Ok(spec) => spec,
+                Err(e) => {
+                    tracing::warn!(backend = %be.name, server = %srv.name, error = %e, "health check disabled");
+                    continue;
+                }
+            };
+            let state = ServerCheck::new(&spec, states[si].clone());
+            let task = spawn_checker(spec, state.clone(), peers.clone(), shutdown.clone());
+            out.push(Checker {
+                backend: bi,
+                server: si,
+                state,
+                task,
+            });
+        }
+    }
+    out
 }

@@ -10,7 +10,8 @@ pub mod probe;
 pub mod tls;
 
 pub use checker::{
-    CheckError, CheckSpec, Peer, ServerCheck, UsableFlag, first_check_offset, spawn_checker,
+    CheckError, CheckSpec, Checker, Peer, ServerCheck, UsableFlag, first_check_offset, spawn_all,
+    spawn_checker, transition_line,
 };
 pub use probe::{CheckOptions, CheckResult, Status, run_check, run_check_with};
 pub use tls::TlsCheck;
