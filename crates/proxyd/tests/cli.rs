@@ -76,3 +76,67 @@ mod tempfile_path {
         }
     }
 }
+
+#[test]
+fn pid_file_then_sigterm_stops_the_daemon() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let backend = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cfg = tempfile_path::TempFile::new(
+        "run.cfg",
+        &format!(
+            "defaults\n mode tcp\n timeout connect 1s\n timeout client 5s\n timeout server 5s\nlisten x\n bind 127.0.0.1:{port}\n server a {}\n",
+            backend.local_addr().unwrap()
+        ),
+    );
+    let pidfile = cfg.path.with_file_name("proxyd.pid");
+    let mut child = proxyd()
+        .arg("-db")
+        .arg("-p")
+        .arg(&pidfile)
+        .arg("-f")
+        .arg(&cfg.path)
+        .spawn()
+        .unwrap();
+    let mut pid = None;
+    for _ in 0..100 {
+        if let Ok(t) = std::fs::read_to_string(&pidfile)
+            && !t.is_empty()
+        {
+            pid = Some(t.trim().to_owned());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = pid.expect("pid file never written");
+    assert_eq!(pid, child.id().to_string());
+    // The listener relays to the backend.
+    let mut served = false;
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            served = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(served);
+    backend.set_nonblocking(false).unwrap();
+    let _accepted = backend.accept().unwrap();
+    let st = Command::new("kill").arg("-TERM").arg(&pid).status().unwrap();
+    assert!(st.success());
+    let mut code = None;
+    for _ in 0..100 {
+        if let Some(s) = child.try_wait().unwrap() {
+            code = s.code();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if code.is_none() {
+        let _ = child.kill();
+    }
+    assert_eq!(code, Some(0), "proxyd did not exit on SIGTERM");
+    assert!(!pidfile.exists(), "pid file left behind");
+}

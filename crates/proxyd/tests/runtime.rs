@@ -270,3 +270,71 @@ async fn health_check_takes_a_dead_server_out_of_rotation() {
     }
     p.stop().await;
 }
+
+#[tokio::test]
+async fn server_maxconn_queues_then_times_out() {
+    let (a, na) = backend("127.0.0.1:0", "A").await;
+    let p = start(&format!(
+        "{DEFAULTS}listen q\n bind 127.0.0.1:1\n timeout queue 300ms\n server a {a} maxconn 1\n"
+    ));
+    let mut first = TcpStream::connect(p.addr()).await.unwrap();
+    let mut tag = [0u8; 1];
+    first.read_exact(&mut tag).await.unwrap();
+    // Queued behind the first, then served once it leaves.
+    let queued = tokio::spawn(exchange(p.addr(), b"qq"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(na.load(Ordering::SeqCst), 1);
+    first.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    first.read_to_end(&mut rest).await.unwrap();
+    assert_eq!(tokio::time::timeout(STEP, queued).await.unwrap().unwrap(), "A|2");
+    // Now hold the slot for longer than `timeout queue`: the next client is dropped unserved.
+    let mut holder = TcpStream::connect(p.addr()).await.unwrap();
+    holder.read_exact(&mut tag).await.unwrap();
+    let started = tokio::time::Instant::now();
+    assert_eq!(exchange(p.addr(), b"late").await, "");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(3), "{waited:?}");
+    assert_eq!(na.load(Ordering::SeqCst), 3);
+    drop(holder);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn copy_fallback_and_splice_relay_the_same_bytes() {
+    for use_splice in [false, true] {
+        let (pl, sl) = (
+            TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        );
+        let (pa, sa) = (pl.local_addr().unwrap(), sl.local_addr().unwrap());
+        let relay = tokio::spawn(async move {
+            let (c, _) = pl.accept().await.unwrap();
+            let s = TcpStream::connect(sa).await.unwrap();
+            proxyd::relay::relay(&c, &s, Some(STEP), use_splice).await
+        });
+        // Echo server that reverses nothing: it returns every byte, then closes after EOF.
+        let echo = tokio::spawn(async move {
+            let (mut s, _) = sl.accept().await.unwrap();
+            let (mut r, mut w) = s.split();
+            tokio::io::copy(&mut r, &mut w).await.unwrap();
+            w.shutdown().await.unwrap();
+        });
+        let data: Vec<u8> = (0..(4u32 << 20)).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let mut c = TcpStream::connect(pa).await.unwrap();
+        let (mut r, mut w) = c.split();
+        let send = async {
+            w.write_all(&data).await.unwrap();
+            w.shutdown().await.unwrap();
+        };
+        let mut back = Vec::new();
+        let recv = r.read_to_end(&mut back);
+        let ((), n) = tokio::time::timeout(STEP, async { tokio::join!(send, recv) }).await.unwrap();
+        n.unwrap();
+        assert!(back == data, "splice={use_splice}: {} bytes back of {}", back.len(), data.len());
+        let (totals, end) = relay.await.unwrap();
+        assert_eq!(end, proxyd::relay::End::Closed);
+        assert_eq!((totals.to_server, totals.to_client), (data.len() as u64, data.len() as u64));
+        echo.await.unwrap();
+    }
+}
