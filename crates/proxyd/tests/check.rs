@@ -587,3 +587,29 @@ backend owa\n    option httpchk GET /owa/healthcheck.htm\n\
         tokio::time::timeout(T, c.task).await.unwrap().unwrap();
     }
 }
+
+#[tokio::test]
+async fn connect_timeout_is_l4tout() {
+    // A listener never accepting, with its accept queue filled: Linux drops further SYNs, so a
+    // connect neither succeeds nor fails before the check's timeout.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    let sock = socket2::Socket::from(l);
+    sock.listen(0).unwrap();
+    let mut held = Vec::new();
+    let mut hung = false;
+    // Bounded: at most 16 fillers.
+    for _ in 0..16 {
+        match tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(a)).await {
+            Ok(Ok(s)) => held.push(s),
+            _ => {
+                hung = true;
+                break;
+            }
+        }
+    }
+    assert!(hung, "accept queue never filled");
+    let r = run_check(&HealthCheck::Tcp, a, None, Duration::from_millis(200)).await;
+    assert_eq!(r.status, Status::L4Tout, "{r:?}");
+    drop(sock);
+}
