@@ -42,19 +42,29 @@ fn net_contains(net: IpAddr, prefix: u8, ip: IpAddr) -> bool {
 
 fn pattern_matches(criterion: AclCriterion, p: &AclPattern, c: &ConnInfo) -> bool {
     match (criterion, p) {
-        (AclCriterion::Src, AclPattern::Net { addr, prefix }) => net_contains(*addr, *prefix, c.src.ip()),
-        (AclCriterion::Dst, AclPattern::Net { addr, prefix }) => net_contains(*addr, *prefix, c.dst.ip()),
-        (AclCriterion::SrcPort, AclPattern::Ports { lo, hi }) => (*lo..=*hi).contains(&c.src.port()),
-        (AclCriterion::DstPort, AclPattern::Ports { lo, hi }) => (*lo..=*hi).contains(&c.dst.port()),
+        (AclCriterion::Src, AclPattern::Net { addr, prefix }) => {
+            net_contains(*addr, *prefix, c.src.ip())
+        }
+        (AclCriterion::Dst, AclPattern::Net { addr, prefix }) => {
+            net_contains(*addr, *prefix, c.dst.ip())
+        }
+        (AclCriterion::SrcPort, AclPattern::Ports { lo, hi }) => {
+            (*lo..=*hi).contains(&c.src.port())
+        }
+        (AclCriterion::DstPort, AclPattern::Ports { lo, hi }) => {
+            (*lo..=*hi).contains(&c.dst.port())
+        }
         _ => false,
     }
 }
 
 /// Whether the named ACL (every line with that name, ORed) matches.
 pub fn named_matches(acls: &[Acl], name: &str, c: &ConnInfo) -> bool {
-    acls.iter()
-        .filter(|a| a.name == name)
-        .any(|a| a.patterns.iter().any(|p| pattern_matches(a.criterion, p, c)))
+    acls.iter().filter(|a| a.name == name).any(|a| {
+        a.patterns
+            .iter()
+            .any(|p| pattern_matches(a.criterion, p, c))
+    })
 }
 
 fn term_value(acls: &[Acl], r: &AclRef, c: &ConnInfo) -> bool {
@@ -72,10 +82,11 @@ fn term_value(acls: &[Acl], r: &AclRef, c: &ConnInfo) -> bool {
 /// Evaluates `cond` (`None` = always true).
 pub fn condition_matches(acls: &[Acl], cond: Option<&Condition>, c: &ConnInfo) -> bool {
     let Some(cond) = cond else { return true };
-    let v = cond
-        .any_of
-        .iter()
-        .any(|group| group.iter().all(|t| term_value(acls, &t.acl, c) != t.negated));
+    let v = cond.any_of.iter().any(|group| {
+        group
+            .iter()
+            .all(|t| term_value(acls, &t.acl, c) != t.negated)
+    });
     v != cond.unless
 }
 

@@ -44,7 +44,10 @@ pub struct Args {
 
 /// Parses `argv`, mapping HAProxy's two-letter `-db` to `--db`.
 pub fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, clap::Error> {
-    Args::try_parse_from(argv.into_iter().map(|a| if a == "-db" { "--db".to_owned() } else { a }))
+    Args::try_parse_from(
+        argv.into_iter()
+            .map(|a| if a == "-db" { "--db".to_owned() } else { a }),
+    )
 }
 
 /// The whole program: returns the process exit code.
@@ -87,7 +90,10 @@ pub fn main() -> ExitCode {
         tracing::error!(path = %p.display(), error = %e, "cannot write pid file");
         return ExitCode::from(1);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start runtime");
@@ -118,7 +124,10 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn spawn_signals(shutdown: Shutdown) -> std::io::Result<()> {

@@ -65,9 +65,14 @@ impl Proxy {
         let mut listeners = Vec::new();
         for (fi, fe) in config.frontends.iter().enumerate() {
             for b in &fe.binds {
-                let l = listener::bind(b.addr, b.transparent)
-                    .map_err(|source| Error::Bind { addr: b.addr, source })?;
-                listeners.push(listener::Listener { frontend: fi, socket: l });
+                let l = listener::bind(b.addr, b.transparent).map_err(|source| Error::Bind {
+                    addr: b.addr,
+                    source,
+                })?;
+                listeners.push(listener::Listener {
+                    frontend: fi,
+                    socket: l,
+                });
             }
         }
         Ok(Proxy { shared, listeners })
@@ -115,18 +120,32 @@ impl Proxy {
     /// Starts one health checker per server with `check` (not `disabled`), driving its `usable`
     /// flag; stopped when `stop` is cancelled.
     fn spawn_checks(&self, stop: &CancellationToken) {
-        for (be, st) in self.shared.config.backends.iter().zip(&self.shared.backends) {
+        for (be, st) in self
+            .shared
+            .config
+            .backends
+            .iter()
+            .zip(&self.shared.backends)
+        {
             let peers: Vec<check::Peer> = be
                 .servers
                 .iter()
                 .zip(&st.servers)
-                .map(|(s, u)| check::Peer { backup: s.backup, usable: u.clone() })
+                .map(|(s, u)| check::Peer {
+                    backup: s.backup,
+                    usable: u.clone(),
+                })
                 .collect();
             for (srv, state) in be.servers.iter().zip(&st.servers) {
                 if !srv.check || srv.disabled {
                     continue;
                 }
-                match check::CheckSpec::from_server(&be.name, srv, &be.health_check, be.timeout_check) {
+                match check::CheckSpec::from_server(
+                    &be.name,
+                    srv,
+                    &be.health_check,
+                    be.timeout_check,
+                ) {
                     Ok(spec) => {
                         let sc = check::ServerCheck::new(&spec, state.clone());
                         check::spawn_checker(spec, sc, peers.clone(), stop.clone());

@@ -54,7 +54,12 @@ pub fn bind(addr: SocketAddr, transparent: bool) -> std::io::Result<TcpListener>
 }
 
 /// Accepts connections on `l` until `shutdown`, one session task each (tracked by `tracker`).
-pub async fn accept_loop(l: Listener, shared: Arc<Shared>, shutdown: Shutdown, tracker: TaskTracker) {
+pub async fn accept_loop(
+    l: Listener,
+    shared: Arc<Shared>,
+    shutdown: Shutdown,
+    tracker: TaskTracker,
+) {
     let fe = l.frontend;
     loop {
         // Backpressure: hold a global then a frontend slot before accepting, so a full proxy

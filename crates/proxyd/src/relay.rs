@@ -171,7 +171,10 @@ pub async fn relay(
     idle: Option<Duration>,
     use_splice: bool,
 ) -> (Totals, End) {
-    let act = Activity { start: tokio::time::Instant::now().into_std(), last_ms: AtomicU64::new(0) };
+    let act = Activity {
+        start: tokio::time::Instant::now().into_std(),
+        last_ms: AtomicU64::new(0),
+    };
     let up = AtomicU64::new(0);
     let down = AtomicU64::new(0);
     let a = pump(client, server, Mover::new(use_splice), &act, idle, &up);
@@ -182,6 +185,9 @@ pub async fn relay(
         ea = &mut a => if ea == End::Closed { b.await } else { ea },
         eb = &mut b => if eb == End::Closed { a.await } else { eb },
     };
-    let totals = Totals { to_server: up.load(Ordering::Relaxed), to_client: down.load(Ordering::Relaxed) };
+    let totals = Totals {
+        to_server: up.load(Ordering::Relaxed),
+        to_client: down.load(Ordering::Relaxed),
+    };
     (totals, end)
 }

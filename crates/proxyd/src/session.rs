@@ -53,7 +53,10 @@ fn pick(shared: &Arc<Shared>, bi: usize, src: IpAddr, exclude: &[usize], sticky:
     let stuck = if sticky {
         be.stick_rules.first().and_then(|r| {
             let table = shared.stick_tables.get(&r.table)?;
-            table.lock().ok()?.lookup(src, tokio::time::Instant::now().into_std())
+            table
+                .lock()
+                .ok()?
+                .lookup(src, tokio::time::Instant::now().into_std())
         })
     } else {
         None
@@ -67,7 +70,11 @@ fn pick(shared: &Arc<Shared>, bi: usize, src: IpAddr, exclude: &[usize], sticky:
     for i in candidates.into_iter().filter(|i| !exclude.contains(i)) {
         any = true;
         if st.servers[i].try_take(be.servers[i].maxconn) {
-            return Pick::Server(Slot { shared: shared.clone(), backend: bi, server: i });
+            return Pick::Server(Slot {
+                shared: shared.clone(),
+                backend: bi,
+                server: i,
+            });
         }
     }
     if any { Pick::AllFull } else { Pick::NoServer }
@@ -82,7 +89,10 @@ async fn pick_queued(
     sticky: bool,
 ) -> Result<Slot, &'static str> {
     let be = &shared.config.backends[bi];
-    let limit = be.timeout_queue.or(be.timeout_connect).unwrap_or(FALLBACK_CONNECT_TIMEOUT);
+    let limit = be
+        .timeout_queue
+        .or(be.timeout_connect)
+        .unwrap_or(FALLBACK_CONNECT_TIMEOUT);
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let notified = shared.backends[bi].released.notified();
@@ -120,12 +130,18 @@ async fn connect(be: &Backend, si: usize, dst_port: u16) -> Result<TcpStream, &'
 
 /// Serves one accepted connection until it closes.
 pub async fn handle(shared: Arc<Shared>, fe_idx: usize, client: TcpStream, peer: SocketAddr) {
-    #[allow(clippy::disallowed_methods)] // The access log's wall-clock date (%t); daemons may read the clock.
+    #[allow(clippy::disallowed_methods)]
+    // The access log's wall-clock date (%t); daemons may read the clock.
     let accepted = SystemTime::now();
     let t0 = tokio::time::Instant::now().into_std();
     let fe = &shared.config.frontends[fe_idx];
-    let Ok(local) = client.local_addr() else { return };
-    let info = ConnInfo { src: peer, dst: local };
+    let Ok(local) = client.local_addr() else {
+        return;
+    };
+    let info = ConnInfo {
+        src: peer,
+        dst: local,
+    };
     let src = canonical(peer.ip());
     if fe.tcpka {
         set_keepalive(&client);
@@ -182,7 +198,17 @@ pub async fn handle(shared: Arc<Shared>, fe_idx: usize, client: TcpStream, peer:
             Err(ts) => {
                 if retries >= u64::from(be.retries) {
                     record.server = be.servers[slot.server].name.clone();
-                    return finish(&shared, fe_idx, bi, Some(slot.server), record, t0, ts, 0, retries);
+                    return finish(
+                        &shared,
+                        fe_idx,
+                        bi,
+                        Some(slot.server),
+                        record,
+                        t0,
+                        ts,
+                        0,
+                        retries,
+                    );
                 }
                 retries += 1;
                 // `option redispatch`: the last retry goes to another server (HAProxy's default
@@ -199,12 +225,18 @@ pub async fn handle(shared: Arc<Shared>, fe_idx: usize, client: TcpStream, peer:
     record.tc = Some(c0.elapsed());
     let si = slot.server;
     record.server = be.servers[si].name.clone();
-    shared.backends[bi].servers[si].total.fetch_add(1, Ordering::Relaxed);
+    shared.backends[bi].servers[si]
+        .total
+        .fetch_add(1, Ordering::Relaxed);
     if let Some(rule) = be.stick_rules.first()
         && let Some(t) = shared.stick_tables.get(&rule.table)
         && let Ok(mut t) = t.lock()
     {
-        t.learn(src, be.servers[si].id, tokio::time::Instant::now().into_std());
+        t.learn(
+            src,
+            be.servers[si].id,
+            tokio::time::Instant::now().into_std(),
+        );
     }
     if be.tcpka {
         set_keepalive(&server);
@@ -223,7 +255,17 @@ pub async fn handle(shared: Arc<Shared>, fe_idx: usize, client: TcpStream, peer:
     if nothing && (fe.log.dontlognull || be.log.dontlognull) {
         return;
     }
-    finish(&shared, fe_idx, bi, Some(si), record, t0, ts, totals.to_client, retries);
+    finish(
+        &shared,
+        fe_idx,
+        bi,
+        Some(si),
+        record,
+        t0,
+        ts,
+        totals.to_client,
+        retries,
+    );
     drop(slot);
 }
 
@@ -245,10 +287,18 @@ fn finish(
         tracing::debug!(frontend = %fe.name, backend = %be.name, termination, bytes, "session closed");
         return;
     }
-    let global_max = shared.config.global.maxconn.unwrap_or(crate::state::DEFAULT_GLOBAL_MAXCONN);
+    let global_max = shared
+        .config
+        .global
+        .maxconn
+        .unwrap_or(crate::state::DEFAULT_GLOBAL_MAXCONN);
     let fe_max = fe.maxconn.unwrap_or(global_max);
     let st = &shared.backends[bi];
-    let bc: u64 = st.servers.iter().map(|s| u64::from(s.conns.load(Ordering::Relaxed))).sum();
+    let bc: u64 = st
+        .servers
+        .iter()
+        .map(|s| u64::from(s.conns.load(Ordering::Relaxed)))
+        .sum();
     record.tt = t0.elapsed();
     record.termination = termination;
     record.bytes = bytes;
@@ -256,7 +306,9 @@ fn finish(
         u64::from(global_max).saturating_sub(shared.global_slots.available_permits() as u64),
         u64::from(fe_max).saturating_sub(shared.frontend_slots[fe_idx].available_permits() as u64),
         bc,
-        si.map_or(0, |i| u64::from(st.servers[i].conns.load(Ordering::Relaxed))),
+        si.map_or(0, |i| {
+            u64::from(st.servers[i].conns.load(Ordering::Relaxed))
+        }),
         retries,
     ];
     tcplog::emit(&fe.logs, &tcplog::format(&record));

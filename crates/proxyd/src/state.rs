@@ -156,7 +156,10 @@ impl Shared {
     /// The state of server `server` of backend `backend`, by name.
     pub fn server(&self, backend: &str, server: &str) -> Option<Arc<ServerState>> {
         let bi = self.backend_index(backend)?;
-        let si = self.config.backends[bi].servers.iter().position(|s| s.name == server)?;
+        let si = self.config.backends[bi]
+            .servers
+            .iter()
+            .position(|s| s.name == server)?;
         Some(self.backends[bi].servers[si].clone())
     }
 }

@@ -72,7 +72,9 @@ fn ms(d: Option<Duration>) -> String {
 pub fn format(r: &Record) -> String {
     let mut s = String::with_capacity(128);
     let ip = match r.client.ip() {
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(r.client.ip(), std::net::IpAddr::V4),
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(r.client.ip(), std::net::IpAddr::V4),
         v4 => v4,
     };
     let _ = write!(
@@ -100,11 +102,14 @@ pub fn format(r: &Record) -> String {
 /// Syslog facility code of `name` (`local0` = 16), `None` if unknown.
 fn facility_code(name: &str) -> Option<u8> {
     const NAMES: [&str; 24] = [
-        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
-        "auth2", "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3",
-        "local4", "local5", "local6", "local7",
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2",
+        "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4",
+        "local5", "local6", "local7",
     ];
-    NAMES.iter().position(|n| *n == name).and_then(|p| u8::try_from(p).ok())
+    NAMES
+        .iter()
+        .position(|n| *n == name)
+        .and_then(|p| u8::try_from(p).ok())
 }
 
 /// Sends `line` to every `log` target: `stdout`/`stderr` raw, `ip[:port]` as an RFC 3164 UDP
@@ -123,16 +128,21 @@ pub fn emit(targets: &[lbcore::config::proxy::LogTarget], line: &str) {
                 sent = true;
             }
             a => {
-                let addr = a
-                    .parse::<SocketAddr>()
-                    .ok()
-                    .or_else(|| a.parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, 514)));
+                let addr = a.parse::<SocketAddr>().ok().or_else(|| {
+                    a.parse::<std::net::IpAddr>()
+                        .ok()
+                        .map(|ip| SocketAddr::new(ip, 514))
+                });
                 if let Some(addr) = addr {
                     // RFC 3164 §4.1: PRI = facility * 8 + severity (6 = informational).
                     let pri = u32::from(facility_code(&t.facility).unwrap_or(16)) * 8 + 6;
                     let msg = format!("<{pri}>proxyd[{}]: {line}", std::process::id());
-                    let bind: SocketAddr = if addr.is_ipv6() { "[::]:0".parse() } else { "0.0.0.0:0".parse() }
-                        .unwrap_or(addr);
+                    let bind: SocketAddr = if addr.is_ipv6() {
+                        "[::]:0".parse()
+                    } else {
+                        "0.0.0.0:0".parse()
+                    }
+                    .unwrap_or(addr);
                     if let Ok(s) = std::net::UdpSocket::bind(bind) {
                         let _ = s.send_to(msg.as_bytes(), addr);
                         sent = true;

@@ -7,13 +7,25 @@ fn proxyd() -> Command {
 }
 
 fn repo_file(rel: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
 }
 
 #[test]
 fn check_accepts_the_shipped_exchange_config() {
-    let out = proxyd().arg("-c").arg("-f").arg(repo_file("etc/proxyd/haproxy.cfg")).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = proxyd()
+        .arg("-c")
+        .arg("-f")
+        .arg(repo_file("etc/proxyd/haproxy.cfg"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn broken_file() -> tempfile_path::TempFile {
@@ -45,7 +57,12 @@ fn version_and_missing_file() {
     let out = proxyd().arg("-v").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("proxyd"));
-    let out = proxyd().arg("-c").arg("-f").arg("/nonexistent/proxyd.cfg").output().unwrap();
+    let out = proxyd()
+        .arg("-c")
+        .arg("-f")
+        .arg("/nonexistent/proxyd.cfg")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -124,7 +141,11 @@ fn pid_file_then_sigterm_stops_the_daemon() {
     assert!(served);
     backend.set_nonblocking(false).unwrap();
     let _accepted = backend.accept().unwrap();
-    let st = Command::new("kill").arg("-TERM").arg(&pid).status().unwrap();
+    let st = Command::new("kill")
+        .arg("-TERM")
+        .arg(&pid)
+        .status()
+        .unwrap();
     assert!(st.success());
     let mut code = None;
     for _ in 0..100 {

@@ -51,12 +51,17 @@ impl Running {
     }
     async fn stop(self) {
         self.shutdown.hard.cancel();
-        tokio::time::timeout(STEP, self.task).await.unwrap().unwrap().unwrap();
+        tokio::time::timeout(STEP, self.task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
     }
 }
 
 fn config(text: &str) -> Arc<lbcore::config::proxy::ProxyConfig> {
-    let (cfg, diags) = lbcore::config::haproxy::parse_str(text, Path::new("test.cfg"), &BTreeMap::new());
+    let (cfg, diags) =
+        lbcore::config::haproxy::parse_str(text, Path::new("test.cfg"), &BTreeMap::new());
     assert!(!diags.has_errors(), "{diags}");
     Arc::new(cfg.unwrap())
 }
@@ -75,20 +80,30 @@ fn start(text: &str) -> Running {
     let addrs = proxy.local_addrs();
     let shutdown = proxyd::Shutdown::new();
     let task = tokio::spawn(proxy.serve(shutdown.clone()));
-    Running { addrs, shutdown, task }
+    Running {
+        addrs,
+        shutdown,
+        task,
+    }
 }
 
 /// Connects, half-closes, returns everything the far end sent.
 async fn exchange(addr: SocketAddr, payload: &[u8]) -> String {
-    let mut s = tokio::time::timeout(STEP, TcpStream::connect(addr)).await.unwrap().unwrap();
+    let mut s = tokio::time::timeout(STEP, TcpStream::connect(addr))
+        .await
+        .unwrap()
+        .unwrap();
     s.write_all(payload).await.unwrap();
     s.shutdown().await.unwrap();
     let mut out = Vec::new();
-    let _ = tokio::time::timeout(STEP, s.read_to_end(&mut out)).await.unwrap();
+    let _ = tokio::time::timeout(STEP, s.read_to_end(&mut out))
+        .await
+        .unwrap();
     String::from_utf8(out).unwrap()
 }
 
-const DEFAULTS: &str = "defaults\n mode tcp\n timeout connect 1s\n timeout client 10s\n timeout server 10s\n";
+const DEFAULTS: &str =
+    "defaults\n mode tcp\n timeout connect 1s\n timeout client 10s\n timeout server 10s\n";
 
 #[tokio::test]
 async fn roundrobin_spreads_over_two_backends() {
@@ -101,9 +116,20 @@ async fn roundrobin_spreads_over_two_backends() {
     for _ in 0..10 {
         seen.push(exchange(p.addr(), b"x").await);
     }
-    assert_eq!(seen.iter().filter(|s| s.as_str() == "A|1").count(), 5, "{seen:?}");
-    assert_eq!(seen.iter().filter(|s| s.as_str() == "B|1").count(), 5, "{seen:?}");
-    assert_eq!((na.load(Ordering::SeqCst), nb.load(Ordering::SeqCst)), (5, 5));
+    assert_eq!(
+        seen.iter().filter(|s| s.as_str() == "A|1").count(),
+        5,
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.iter().filter(|s| s.as_str() == "B|1").count(),
+        5,
+        "{seen:?}"
+    );
+    assert_eq!(
+        (na.load(Ordering::SeqCst), nb.load(Ordering::SeqCst)),
+        (5, 5)
+    );
     p.stop().await;
 }
 
@@ -140,8 +166,16 @@ async fn without_redispatch_a_dead_pick_fails_the_connection() {
         }
         v
     };
-    assert_eq!(results.iter().filter(|r| r.is_empty()).count(), 2, "{results:?}");
-    assert_eq!(results.iter().filter(|r| r.as_str() == "L|3").count(), 2, "{results:?}");
+    assert_eq!(
+        results.iter().filter(|r| r.is_empty()).count(),
+        2,
+        "{results:?}"
+    );
+    assert_eq!(
+        results.iter().filter(|r| r.as_str() == "L|3").count(),
+        2,
+        "{results:?}"
+    );
     p.stop().await;
 }
 
@@ -192,7 +226,9 @@ async fn server_without_port_uses_the_client_destination_port() {
 #[tokio::test]
 async fn frontend_maxconn_holds_new_connections_until_a_slot_frees() {
     let (a, na) = backend("127.0.0.1:0", "A").await;
-    let p = start(&format!("{DEFAULTS}listen one\n bind 127.0.0.1:1\n maxconn 1\n server a {a}\n"));
+    let p = start(&format!(
+        "{DEFAULTS}listen one\n bind 127.0.0.1:1\n maxconn 1\n server a {a}\n"
+    ));
     let mut first = TcpStream::connect(p.addr()).await.unwrap();
     let mut tag = [0u8; 1];
     first.read_exact(&mut tag).await.unwrap();
@@ -200,7 +236,11 @@ async fn frontend_maxconn_holds_new_connections_until_a_slot_frees() {
     // Second client: the kernel completes the handshake, but proxyd does not accept it yet.
     let second = tokio::spawn(exchange(p.addr(), b"zz"));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(na.load(Ordering::SeqCst), 1, "second connection must wait for the slot");
+    assert_eq!(
+        na.load(Ordering::SeqCst),
+        1,
+        "second connection must wait for the slot"
+    );
     assert!(!second.is_finished());
     first.shutdown().await.unwrap();
     let mut rest = Vec::new();
@@ -215,7 +255,9 @@ async fn frontend_maxconn_holds_new_connections_until_a_slot_frees() {
 #[tokio::test]
 async fn half_close_is_relayed_and_the_reply_still_arrives() {
     let (a, _) = backend("127.0.0.1:0", "H").await;
-    let p = start(&format!("{DEFAULTS}listen hc\n bind 127.0.0.1:1\n server a {a}\n"));
+    let p = start(&format!(
+        "{DEFAULTS}listen hc\n bind 127.0.0.1:1\n server a {a}\n"
+    ));
     // 1 MiB up, then FIN; the backend only answers after seeing our FIN.
     let payload = vec![7u8; 1 << 20];
     assert_eq!(exchange(p.addr(), &payload).await, format!("H|{}", 1 << 20));
@@ -225,20 +267,32 @@ async fn half_close_is_relayed_and_the_reply_still_arrives() {
 #[tokio::test]
 async fn graceful_shutdown_finishes_established_connections() {
     let (a, _) = backend("127.0.0.1:0", "G").await;
-    let p = start(&format!("{DEFAULTS}listen g\n bind 127.0.0.1:1\n server a {a}\n"));
+    let p = start(&format!(
+        "{DEFAULTS}listen g\n bind 127.0.0.1:1\n server a {a}\n"
+    ));
     let mut c = TcpStream::connect(p.addr()).await.unwrap();
     let mut tag = [0u8; 1];
     c.read_exact(&mut tag).await.unwrap();
     p.shutdown.graceful.cancel();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!p.task.is_finished(), "serve must wait for the open connection");
-    assert!(TcpStream::connect(p.addr()).await.is_err(), "listener must be closed");
+    assert!(
+        !p.task.is_finished(),
+        "serve must wait for the open connection"
+    );
+    assert!(
+        TcpStream::connect(p.addr()).await.is_err(),
+        "listener must be closed"
+    );
     c.write_all(b"abcd").await.unwrap();
     c.shutdown().await.unwrap();
     let mut rest = String::new();
     c.read_to_string(&mut rest).await.unwrap();
     assert_eq!(rest, "|4");
-    tokio::time::timeout(STEP, p.task).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(STEP, p.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]
@@ -287,14 +341,20 @@ async fn server_maxconn_queues_then_times_out() {
     first.shutdown().await.unwrap();
     let mut rest = Vec::new();
     first.read_to_end(&mut rest).await.unwrap();
-    assert_eq!(tokio::time::timeout(STEP, queued).await.unwrap().unwrap(), "A|2");
+    assert_eq!(
+        tokio::time::timeout(STEP, queued).await.unwrap().unwrap(),
+        "A|2"
+    );
     // Now hold the slot for longer than `timeout queue`: the next client is dropped unserved.
     let mut holder = TcpStream::connect(p.addr()).await.unwrap();
     holder.read_exact(&mut tag).await.unwrap();
     let started = tokio::time::Instant::now();
     assert_eq!(exchange(p.addr(), b"late").await, "");
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(3), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
     assert_eq!(na.load(Ordering::SeqCst), 3);
     drop(holder);
     p.stop().await;
@@ -320,7 +380,9 @@ async fn copy_fallback_and_splice_relay_the_same_bytes() {
             tokio::io::copy(&mut r, &mut w).await.unwrap();
             w.shutdown().await.unwrap();
         });
-        let data: Vec<u8> = (0..(4u32 << 20)).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let data: Vec<u8> = (0..(4u32 << 20))
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
         let mut c = TcpStream::connect(pa).await.unwrap();
         let (mut r, mut w) = c.split();
         let send = async {
@@ -329,12 +391,22 @@ async fn copy_fallback_and_splice_relay_the_same_bytes() {
         };
         let mut back = Vec::new();
         let recv = r.read_to_end(&mut back);
-        let ((), n) = tokio::time::timeout(STEP, async { tokio::join!(send, recv) }).await.unwrap();
+        let ((), n) = tokio::time::timeout(STEP, async { tokio::join!(send, recv) })
+            .await
+            .unwrap();
         n.unwrap();
-        assert!(back == data, "splice={use_splice}: {} bytes back of {}", back.len(), data.len());
+        assert!(
+            back == data,
+            "splice={use_splice}: {} bytes back of {}",
+            back.len(),
+            data.len()
+        );
         let (totals, end) = relay.await.unwrap();
         assert_eq!(end, proxyd::relay::End::Closed);
-        assert_eq!((totals.to_server, totals.to_client), (data.len() as u64, data.len() as u64));
+        assert_eq!(
+            (totals.to_server, totals.to_client),
+            (data.len() as u64, data.len() as u64)
+        );
         echo.await.unwrap();
     }
 }
