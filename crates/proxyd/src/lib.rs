@@ -99,7 +99,8 @@ impl Proxy {
     pub async fn serve(self, shutdown: Shutdown) -> Result<(), Error> {
         let checks = CancellationToken::new();
         let _stop_checks = checks.clone().drop_guard();
-        self.spawn_checks(&checks);
+        // Checkers hold the session-shutdown watch (`on-marked-down`); kept for the serve's life.
+        let _checkers = check::spawn_all(&self.shared, &checks);
         let tracker = TaskTracker::new();
         for l in self.listeners {
             let shared = self.shared.clone();
@@ -116,48 +117,6 @@ impl Proxy {
     }
 }
 
-impl Proxy {
-    /// Starts one health checker per server with `check` (not `disabled`), driving its `usable`
-    /// flag; stopped when `stop` is cancelled.
-    fn spawn_checks(&self, stop: &CancellationToken) {
-        for (be, st) in self
-            .shared
-            .config
-            .backends
-            .iter()
-            .zip(&self.shared.backends)
-        {
-            let peers: Vec<check::Peer> = be
-                .servers
-                .iter()
-                .zip(&st.servers)
-                .map(|(s, u)| check::Peer {
-                    backup: s.backup,
-                    usable: u.clone(),
-                })
-                .collect();
-            for (srv, state) in be.servers.iter().zip(&st.servers) {
-                if !srv.check || srv.disabled {
-                    continue;
-                }
-                match check::CheckSpec::from_server(
-                    &be.name,
-                    srv,
-                    &be.health_check,
-                    be.timeout_check,
-                ) {
-                    Ok(spec) => {
-                        let sc = check::ServerCheck::new(&spec, state.clone());
-                        check::spawn_checker(spec, sc, peers.clone(), stop.clone());
-                    }
-                    Err(e) => {
-                        tracing::warn!(backend = %be.name, server = %srv.name, error = %e, "health check not started");
-                    }
-                }
-            }
-        }
-    }
-}
 
 /// Binds every frontend of `config` and serves until `shutdown` (see [`Proxy::serve`]).
 pub async fn run(config: Arc<ProxyConfig>, shutdown: Shutdown) -> Result<(), Error> {
