@@ -117,7 +117,6 @@ impl Proxy {
     }
 }
 
-
 /// Binds every frontend of `config` and serves until `shutdown` (see [`Proxy::serve`]).
 pub async fn run(config: Arc<ProxyConfig>, shutdown: Shutdown) -> Result<(), Error> {
     Proxy::bind(config)?.serve(shutdown).await
