@@ -50,6 +50,9 @@ pub fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, clap::
     )
 }
 
+/// Exit code for an invalid configuration at startup (EX_USAGE, DESIGN §3.6); `-c` uses 1.
+pub const EXIT_CONFIG: u8 = 64;
+
 /// The whole program: returns the process exit code.
 pub fn main() -> ExitCode {
     let args = match parse_args(std::env::args()) {
@@ -68,8 +71,10 @@ pub fn main() -> ExitCode {
     let Some(config) = config.filter(|_| !diags.has_errors()) else {
         if args.check {
             eprintln!("configuration has {} error(s)", diags.error_count());
+            return ExitCode::from(1);
         }
-        return ExitCode::from(1);
+        // DESIGN §3.6: an invalid configuration at startup is EX_USAGE, as vrrpd's.
+        return ExitCode::from(EXIT_CONFIG);
     };
     if args.check {
         println!("Configuration file is valid");

@@ -46,10 +46,10 @@ fn check_rejects_a_broken_file_with_located_errors() {
 }
 
 #[test]
-fn startup_with_a_broken_file_exits_1_before_serving() {
+fn startup_with_a_broken_file_exits_64_before_serving() {
     let f = broken_file();
     let out = proxyd().arg("-db").arg("-f").arg(&f.path).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(64));
 }
 
 #[test]
