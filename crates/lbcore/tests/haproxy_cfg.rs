@@ -410,6 +410,10 @@ const CASES: &[(&str, &str)] = &[
         "frontend f\n  server s1 192.0.2.21:80\n",
         "t.cfg:6:3: error: 'server' is not allowed in a 'frontend' section\nt.cfg:5:1: error: frontend 'f' has no 'bind' line\nt.cfg:5:1: warning: frontend 'f' has no 'default_backend' and no 'use_backend'; it will refuse every connection\n",
     ),
+    (
+        "frontend f\n  bind :80\n  stick-table type ip size 1k\n  default_backend b\nbackend b\n  stick on src table f\n  server s1 192.0.2.21:80\n",
+        "t.cfg:7:3: warning: stick-table in frontend 'f' is ignored (no track-sc support); declare it in a backend or listen section\nt.cfg:10:3: error: backend 'b': unable to find stick-table 'f'\n",
+    ),
 ];
 
 #[test]

@@ -1795,9 +1795,22 @@ impl Parser<'_> {
             .filter(|p| p.kind.has_backend() && p.draft.mode != Some(Mode::Http))
             .map(|p| p.name.as_str())
             .collect();
+        // A table declared in a pure frontend only serves `track-sc` in HAProxy, which proxyd
+        // does not implement: it cannot be the target of `stick on ... table`.
+        for p in proxies.iter().filter(|p| !p.kind.has_backend()) {
+            if let Some((_, span)) = &p.draft.stick_table {
+                self.d.warning(
+                    span,
+                    format!(
+                        "stick-table in frontend '{}' is ignored (no track-sc support); declare it in a backend or listen section",
+                        p.name
+                    ),
+                );
+            }
+        }
         let tables: Vec<&str> = proxies
             .iter()
-            .filter(|p| p.draft.stick_table.is_some())
+            .filter(|p| p.kind.has_backend() && p.draft.stick_table.is_some())
             .map(|p| p.name.as_str())
             .collect();
         let hint = |word: &str, cands: &[&str]| {
