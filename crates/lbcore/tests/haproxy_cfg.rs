@@ -984,3 +984,33 @@ fn missing_timeouts_are_warnings_naming_them() {
          t.cfg:7:1: warning: missing timeouts for listen 'l': client, connect; idle connections never expire\n"
     );
 }
+
+#[test]
+fn option_allbackups_parsed_inherited_and_negated() {
+    let cfg = ok(&format!(
+        "{HEAD}  option allbackups\n\
+backend inherits\n  server a 192.0.2.1:443\n  server b1 192.0.2.2:443 backup\n\
+backend negated\n  no option allbackups\n  server a 192.0.2.1:443\n\
+listen own\n  bind :8443\n  server a 192.0.2.1:443\n\
+defaults\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n\
+backend reset\n  server a 192.0.2.1:443\n\
+backend set\n  option allbackups\n  server a 192.0.2.1:443\n"
+    ));
+    assert!(cfg.backend("inherits").unwrap().allbackups, "from defaults");
+    assert!(!cfg.backend("negated").unwrap().allbackups);
+    assert!(cfg.backend("own").unwrap().allbackups, "listen inherits");
+    assert!(
+        !cfg.backend("reset").unwrap().allbackups,
+        "a new defaults section resets it"
+    );
+    assert!(cfg.backend("set").unwrap().allbackups);
+}
+
+#[test]
+fn option_allbackups_takes_no_argument() {
+    let (_, d) = with_head("backend b\n  option allbackups yes\n  server a 192.0.2.1:443\n");
+    assert_eq!(
+        d,
+        "t.cfg:6:21: error: 'option allbackups' takes no argument\n"
+    );
+}

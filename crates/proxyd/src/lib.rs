@@ -99,7 +99,7 @@ impl Proxy {
     pub async fn serve(self, shutdown: Shutdown) -> Result<(), Error> {
         let checks = CancellationToken::new();
         let _stop_checks = checks.clone().drop_guard();
-        // Checkers hold the session-shutdown watch (`on-marked-down`); kept for the serve's life.
+        // Checkers drive `ServerState::usable` and `health` (`on-marked-down`); kept for the serve's life.
         let _checkers = check::spawn_all(&self.shared, &checks);
         let tracker = TaskTracker::new();
         for l in self.listeners {

@@ -35,6 +35,8 @@ pub enum End {
     Idle,
     /// An I/O error on one side.
     Error,
+    /// Stopped from outside (the server was marked DOWN with `on-marked-down shutdown-sessions`).
+    Killed,
 }
 
 enum Mover {
@@ -171,6 +173,18 @@ pub async fn relay(
     idle: Option<Duration>,
     use_splice: bool,
 ) -> (Totals, End) {
+    relay_until(client, server, idle, use_splice, std::future::pending()).await
+}
+
+/// [`relay`], also ending with [`End::Killed`] as soon as `stop` completes; the bytes moved so
+/// far are still counted.
+pub async fn relay_until(
+    client: &TcpStream,
+    server: &TcpStream,
+    idle: Option<Duration>,
+    use_splice: bool,
+    stop: impl Future<Output = ()>,
+) -> (Totals, End) {
     let act = Activity {
         start: tokio::time::Instant::now().into_std(),
         last_ms: AtomicU64::new(0),
@@ -181,9 +195,15 @@ pub async fn relay(
     let b = pump(server, client, Mover::new(use_splice), &act, idle, &down);
     tokio::pin!(a, b);
     // When one direction fails or idles out, the whole session ends (HAProxy closes both sides).
+    let both = async {
+        tokio::select! {
+            ea = &mut a => if ea == End::Closed { b.await } else { ea },
+            eb = &mut b => if eb == End::Closed { a.await } else { eb },
+        }
+    };
     let end = tokio::select! {
-        ea = &mut a => if ea == End::Closed { b.await } else { ea },
-        eb = &mut b => if eb == End::Closed { a.await } else { eb },
+        end = both => end,
+        () = stop => End::Killed,
     };
     let totals = Totals {
         to_server: up.load(Ordering::Relaxed),

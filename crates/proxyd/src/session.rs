@@ -245,11 +245,34 @@ pub async fn handle(shared: Arc<Shared>, fe_idx: usize, client: TcpStream, peer:
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let (totals, end) = relay::relay(&client, &server, idle, cfg!(target_os = "linux")).await;
+    // `on-marked-down shutdown-sessions`: end the relay when the checker marks the server DOWN.
+    let mut health = be.servers[si]
+        .shutdown_sessions_on_down
+        .then(|| shared.backends[bi].servers[si].health.subscribe());
+    let marked_down = async {
+        match health.as_mut() {
+            Some(rx) => {
+                if rx.wait_for(|up| !*up).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let (totals, end) = relay::relay_until(
+        &client,
+        &server,
+        idle,
+        cfg!(target_os = "linux"),
+        marked_down,
+    )
+    .await;
     let ts = match end {
         End::Closed => "--",
         End::Idle => "cD",
         End::Error => "SD",
+        // HAProxy's `D`: killed because the server went DOWN (`SF_ERR_DOWN`), in the data phase.
+        End::Killed => "DD",
     };
     let nothing = totals.to_client == 0 && totals.to_server == 0;
     if nothing && (fe.log.dontlognull || be.log.dontlognull) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use lbcore::balance::{self, Balancer, ServerView, StickTable};
 use lbcore::config::proxy::{self, Backend, ProxyConfig};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, watch};
 
 /// HAProxy's built-in process `maxconn` when neither the configuration nor ulimit sets one.
 pub const DEFAULT_GLOBAL_MAXCONN: u32 = 4096;
@@ -24,6 +24,9 @@ pub struct ServerState {
     pub conns: AtomicU32,
     /// Connections served in total.
     pub total: AtomicU64,
+    /// Health as the checker last decided it: `true` UP, `false` marked DOWN. Sessions to a
+    /// server with `on-marked-down shutdown-sessions` end when it turns `false`.
+    pub health: watch::Sender<bool>,
 }
 
 impl ServerState {
@@ -113,13 +116,14 @@ impl Shared {
                             usable: AtomicBool::new(!s.disabled),
                             conns: AtomicU32::new(0),
                             total: AtomicU64::new(0),
+                            health: watch::Sender::new(true),
                         })
                     })
                     .collect(),
                 balancer: Mutex::new(Balancer::new(
                     algorithm(be.balance),
                     hash_type(be.hash_type),
-                    false,
+                    be.allbackups,
                 )),
                 released: Notify::new(),
             })

@@ -410,3 +410,107 @@ async fn copy_fallback_and_splice_relay_the_same_bytes() {
         echo.await.unwrap();
     }
 }
+
+/// Accepts and drops connections on a loopback port until the returned task is aborted, after
+/// which the port refuses (a health-check target the test can kill).
+async fn check_port() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = l.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            drop(s);
+        }
+    });
+    (a, task)
+}
+
+/// Connects to `addr` and reads the backend's tag, so the session is relaying.
+async fn established(addr: SocketAddr, tag: &str) -> TcpStream {
+    let mut s = tokio::time::timeout(STEP, TcpStream::connect(addr))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut buf = vec![0u8; tag.len()];
+    tokio::time::timeout(STEP, s.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(buf, tag.as_bytes());
+    s
+}
+
+#[tokio::test]
+async fn on_marked_down_shutdown_sessions_closes_only_opted_in_sessions() {
+    let (data, _) = backend("127.0.0.1:0", "A").await;
+    let (chk, checker_target) = check_port().await;
+    let port = chk.port();
+    let inter = Duration::from_millis(100);
+    let fall = 2u32;
+    // Two proxies on the same server and check port: only `kill` has the option.
+    let p = start(&format!(
+        "{DEFAULTS}listen kill\n bind 127.0.0.1:1\n server s {data} check port {port} inter 100ms fall {fall} rise 1 on-marked-down shutdown-sessions\n\
+listen keep\n bind 127.0.0.1:1\n server s {data} check port {port} inter 100ms fall {fall} rise 1\n"
+    ));
+    let mut killed = established(p.addrs[0].1, "A").await;
+    let mut kept = established(p.addrs[1].1, "A").await;
+    checker_target.abort();
+    let _ = checker_target.await;
+    let t0 = tokio::time::Instant::now();
+    let limit = inter * fall + Duration::from_secs(1);
+    let mut buf = [0u8; 64];
+    let r = tokio::time::timeout(limit, killed.read(&mut buf)).await;
+    let elapsed = t0.elapsed();
+    match r {
+        Ok(Ok(0)) | Ok(Err(_)) => {}
+        Ok(Ok(n)) => panic!("unexpected {n} bytes from a killed session"),
+        Err(_) => panic!("session still open {elapsed:?} after the check port closed"),
+    }
+    // The session without the option is still relaying, both ways, after the DOWN.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), kept.read(&mut buf))
+            .await
+            .is_err(),
+        "the session without on-marked-down was closed"
+    );
+    kept.write_all(b"xyz").await.unwrap();
+    kept.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(STEP, kept.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rest, b"|3");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn allbackups_spreads_over_backups_only_with_the_option() {
+    let (a, na) = backend("127.0.0.1:0", "A").await;
+    let (b1, _) = backend("127.0.0.1:0", "B1").await;
+    let (b2, _) = backend("127.0.0.1:0", "B2").await;
+    let servers = format!(
+        " balance roundrobin\n server a {a} disabled\n server b1 {b1} backup\n server b2 {b2} backup\n"
+    );
+    let p = start(&format!(
+        "{DEFAULTS}listen all\n bind 127.0.0.1:1\n option allbackups\n{servers}listen first\n bind 127.0.0.1:1\n{servers}"
+    ));
+    let mut all = Vec::new();
+    let mut first = Vec::new();
+    for _ in 0..6 {
+        all.push(exchange(p.addrs[0].1, b"x").await);
+        first.push(exchange(p.addrs[1].1, b"x").await);
+    }
+    let count = |v: &[String], s: &str| v.iter().filter(|x| x.as_str() == s).count();
+    assert_eq!(
+        (count(&all, "B1|1"), count(&all, "B2|1")),
+        (3, 3),
+        "{all:?}"
+    );
+    assert_eq!(count(&first, "B1|1"), 6, "{first:?}");
+    assert_eq!(
+        na.load(Ordering::SeqCst),
+        0,
+        "the disabled active server took traffic"
+    );
+    p.stop().await;
+}

@@ -188,6 +188,9 @@ pub struct Backend {
     pub retries: u32,
     /// `option redispatch`.
     pub redispatch: bool,
+    /// `option allbackups`: when no active server is usable, spread over every usable backup
+    /// instead of only the first one.
+    pub allbackups: bool,
     /// `option tcpka` / `option srvtcpka`: keep-alive on server sockets.
     pub tcpka: bool,
     /// The check servers with `check` run.

@@ -23,7 +23,7 @@ use super::tls::TlsCheck;
 pub trait UsableFlag: Send + Sync + std::fmt::Debug {
     /// Current value.
     fn get(&self) -> bool;
-    /// Sets it.
+    /// Sets it; the checker calls this on UP/DOWN transitions only.
     fn set(&self, usable: bool);
     /// Sessions currently on the server (for the DOWN line); 0 when unknown.
     fn sessions(&self) -> u32 {
@@ -46,6 +46,8 @@ impl UsableFlag for crate::state::ServerState {
     }
     fn set(&self, usable: bool) {
         self.usable.store(usable, Ordering::Release);
+        // Only the checker calls `set`, on UP/DOWN transitions: announce them to sessions.
+        self.health.send_replace(usable);
     }
     fn sessions(&self) -> u32 {
         self.conns.load(Ordering::Acquire)

@@ -145,6 +145,7 @@ const OPTIONS: &[&str] = &[
     "tcplog",
     "dontlognull",
     "redispatch",
+    "allbackups",
     "tcpka",
     "clitcpka",
     "srvtcpka",
@@ -160,7 +161,6 @@ const OPTIONS_UNIMPL: &[&str] = &[
     "httpclose",
     "http-keep-alive",
     "abortonclose",
-    "allbackups",
     "persist",
     "log-health-checks",
     "splice-auto",
@@ -368,6 +368,7 @@ struct Draft {
     log: LogOptions,
     logs: Vec<LogTarget>,
     redispatch: bool,
+    allbackups: bool,
     clitcpka: bool,
     srvtcpka: bool,
     check: Option<HealthCheck>,
@@ -1183,6 +1184,7 @@ impl Parser<'_> {
             "tcplog" => dr.log.tcplog = on,
             "dontlognull" => dr.log.dontlognull = on,
             "redispatch" => dr.redispatch = on,
+            "allbackups" => dr.allbackups = on,
             "tcpka" => {
                 dr.clitcpka = on;
                 dr.srvtcpka = on;
@@ -2114,6 +2116,7 @@ impl Parser<'_> {
                     timeout_queue: dr.timeout_queue,
                     retries: dr.retries.unwrap_or(DEFAULT_RETRIES),
                     redispatch: dr.redispatch,
+                    allbackups: dr.allbackups,
                     tcpka: dr.srvtcpka,
                     health_check,
                     log: dr.log,
