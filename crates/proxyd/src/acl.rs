@@ -17,15 +17,8 @@ pub struct ConnInfo {
     pub dst: SocketAddr,
 }
 
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 fn net_contains(net: IpAddr, prefix: u8, ip: IpAddr) -> bool {
-    match (canonical(net), canonical(ip)) {
+    match (net.to_canonical(), ip.to_canonical()) {
         (IpAddr::V4(n), IpAddr::V4(a)) => {
             let p = u32::from(prefix.min(32));
             let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
@@ -74,7 +67,7 @@ fn term_value(acls: &[Acl], r: &AclRef, c: &ConnInfo) -> bool {
         AclRef::False => false,
         AclRef::Localhost => {
             net_contains(IpAddr::from([127, 0, 0, 1]), 8, c.src.ip())
-                || canonical(c.src.ip()) == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+                || c.src.ip().to_canonical() == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
         }
     }
 }

@@ -39,13 +39,6 @@ enum Pick {
     NoServer,
 }
 
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 /// Stickiness first, then the algorithm; skips `exclude` and servers at `maxconn`.
 fn pick(shared: &Arc<Shared>, bi: usize, src: IpAddr, exclude: &[usize], sticky: bool) -> Pick {
     let be = &shared.config.backends[bi];
@@ -142,7 +135,7 @@ pub async fn handle(shared: Arc<Shared>, fe_idx: usize, client: TcpStream, peer:
         src: peer,
         dst: local,
     };
-    let src = canonical(peer.ip());
+    let src = peer.ip().to_canonical();
     if fe.tcpka {
         set_keepalive(&client);
     }
@@ -157,13 +150,14 @@ pub async fn handle(shared: Arc<Shared>, fe_idx: usize, client: TcpStream, peer:
             }
         }
     }
-    let backend_name = fe
+    let routes = &shared.routes[fe_idx];
+    let chosen = fe
         .use_backends
         .iter()
-        .find(|u| acl::condition_matches(&fe.acls, u.condition.as_ref(), &info))
-        .map(|u| u.backend.as_str())
-        .or(fe.default_backend.as_deref());
-    let Some(bi) = backend_name.and_then(|n| shared.backend_index(n)) else {
+        .zip(&routes.use_backends)
+        .find(|(u, _)| acl::condition_matches(&fe.acls, u.condition.as_ref(), &info))
+        .map_or(routes.default_backend, |(_, bi)| *bi);
+    let Some(bi) = chosen else {
         tracing::warn!(frontend = %fe.name, client = %peer, "no backend for connection");
         return;
     };

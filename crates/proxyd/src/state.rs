@@ -82,6 +82,18 @@ pub struct Shared {
     pub global_slots: Arc<Semaphore>,
     /// Per-frontend `maxconn`, indexed like `config.frontends`.
     pub frontend_slots: Vec<Arc<Semaphore>>,
+    /// Per-frontend routing with backend names resolved to indices once, indexed like
+    /// `config.frontends`.
+    pub routes: Vec<Routes>,
+}
+
+/// A frontend's `use_backend` / `default_backend` targets as indices into `config.backends`.
+#[derive(Debug)]
+pub struct Routes {
+    /// Parallel to the frontend's `use_backends` (`None`: the name matches no backend).
+    pub use_backends: Vec<Option<usize>>,
+    /// `default_backend`.
+    pub default_backend: Option<usize>,
 }
 
 fn algorithm(b: proxy::Balance) -> balance::Algorithm {
@@ -143,9 +155,19 @@ impl Shared {
             .iter()
             .map(|f| Arc::new(Semaphore::new(f.maxconn.unwrap_or(global) as usize)))
             .collect();
+        let index = |name: &str| config.backends.iter().position(|b| b.name == name);
+        let routes = config
+            .frontends
+            .iter()
+            .map(|f| Routes {
+                use_backends: f.use_backends.iter().map(|u| index(&u.backend)).collect(),
+                default_backend: f.default_backend.as_deref().and_then(index),
+            })
+            .collect();
         Shared {
             global_slots: Arc::new(Semaphore::new(global as usize)),
             frontend_slots,
+            routes,
             stick_tables,
             backends,
             config,

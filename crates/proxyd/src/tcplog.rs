@@ -71,12 +71,7 @@ fn ms(d: Option<Duration>) -> String {
 /// The tcplog line for `r`.
 pub fn format(r: &Record) -> String {
     let mut s = String::with_capacity(128);
-    let ip = match r.client.ip() {
-        std::net::IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(r.client.ip(), std::net::IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = r.client.ip().to_canonical();
     let _ = write!(
         s,
         "{ip}:{} [{}] {} {}/{} {}/{}/{} {} {} {}/{}/{}/{}/{} 0/0",

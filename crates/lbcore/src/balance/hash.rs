@@ -29,11 +29,7 @@ pub fn full_hash(a: u32) -> u32 {
 /// big-endian 32-bit words (one for IPv4, four for IPv6). An IPv4-mapped IPv6 address hashes as
 /// its IPv4 address.
 pub fn source_key(ip: IpAddr) -> u32 {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
-    match ip {
+    match ip.to_canonical() {
         IpAddr::V4(v4) => u32::from(v4),
         IpAddr::V6(v6) => v6
             .octets()

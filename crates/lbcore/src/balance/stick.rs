@@ -42,13 +42,6 @@ pub struct StickTable {
     update: u64,
 }
 
-fn normalize(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 impl StickTable {
     /// A table holding at most `size` entries (at least 1), each living `expire` after its last use.
     pub fn new(size: usize, expire: Option<Duration>) -> Self {
@@ -102,7 +95,7 @@ impl StickTable {
     /// `stick match`: the server id stuck to `key`, refreshing its expiry and recency (HAProxy
     /// restarts `expire` on a match). An expired entry is removed and not returned.
     pub fn lookup(&mut self, key: IpAddr, now: Instant) -> Option<u32> {
-        let key = normalize(key);
+        let key = key.to_canonical();
         let e = *self.entries.get(&key)?;
         if e.expires.is_some_and(|t| t <= now) {
             self.remove_entry(&key);
@@ -114,7 +107,7 @@ impl StickTable {
 
     /// Reads an entry without refreshing it (for `show table` and tests).
     pub fn peek(&self, key: IpAddr) -> Option<&StickEntry> {
-        self.entries.get(&normalize(key))
+        self.entries.get(&key.to_canonical())
     }
 
     /// `stick store-request`: record that `key` went to `server_id` (insert, or overwrite with the
@@ -122,7 +115,7 @@ impl StickTable {
     /// still full, the least recently used entry is evicted (HAProxy purges its oldest entries).
     /// Returns the entry's new update sequence number.
     pub fn learn(&mut self, key: IpAddr, server_id: u32, now: Instant) -> u64 {
-        let key = normalize(key);
+        let key = key.to_canonical();
         if !self.entries.contains_key(&key) {
             if self.entries.len() >= self.size {
                 self.purge_expired(now);
@@ -155,7 +148,7 @@ impl StickTable {
 
     /// Removes `key` (`clear table … key`); returns the entry it had.
     pub fn remove(&mut self, key: IpAddr) -> Option<StickEntry> {
-        self.remove_entry(&normalize(key))
+        self.remove_entry(&key.to_canonical())
     }
 
     /// Removes every entry that has expired at `now`; returns how many. Since each use moves an

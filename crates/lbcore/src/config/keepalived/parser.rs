@@ -201,6 +201,15 @@ impl P<'_> {
         })
     }
 
+    /// Every argument kept verbatim (options acted on later, e.g. `use_vmac [name] [mac]`).
+    fn words(&mut self, n: &Node) -> Option<Sp<Vec<String>>> {
+        self.no_block(n);
+        Some(Sp::new(
+            n.args.iter().map(|t| t.text.clone()).collect(),
+            n.kw.span.clone(),
+        ))
+    }
+
     /// A bare flag that takes no argument.
     fn bare(&mut self, n: &Node) -> Option<Sp<bool>> {
         self.no_block(n);
@@ -1163,11 +1172,7 @@ impl P<'_> {
                 self.set(&mut i.kernel_rx_buf_size, v, n);
             }
             "use_vmac" => {
-                self.no_block(n);
-                let v = Some(Sp::new(
-                    n.args.iter().map(|t| t.text.clone()).collect(),
-                    n.kw.span.clone(),
-                ));
+                let v = self.words(n);
                 self.set(&mut i.use_vmac, v, n);
             }
             "vmac_xmit_base" => {
@@ -1175,11 +1180,7 @@ impl P<'_> {
                 self.set(&mut i.vmac_xmit_base, v, n);
             }
             "use_ipvlan" => {
-                self.no_block(n);
-                let v = Some(Sp::new(
-                    n.args.iter().map(|t| t.text.clone()).collect(),
-                    n.kw.span.clone(),
-                ));
+                let v = self.words(n);
                 self.set(&mut i.use_ipvlan, v, n);
             }
             "old_unicast_checksum" => {
