@@ -1,0 +1,1 @@
+//! proxyd's side of the liveness contract with vrrpd (`lbcore::liveness`).
