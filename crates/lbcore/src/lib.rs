@@ -8,10 +8,12 @@
 //!   rise/fall hysteresis.
 //! - [`config`]: typed configuration models and their front ends (keepalived.conf, YAML), with
 //!   `file:line:col` diagnostics ([`diag`]).
+//! - [`liveness`]: the pid-file and liveness-socket contract between proxyd and vrrpd.
 //! - [`vrrp`]: the VRRP wire format, timers and sans-io state machine.
 #![forbid(unsafe_code)]
 
 pub mod balance;
 pub mod config;
 pub mod diag;
+pub mod liveness;
 pub mod vrrp;

@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use clap::{ArgAction, Parser};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::Shutdown;
 
 /// Command line (HAProxy's flags; `-db` is accepted as HAProxy spells it).
@@ -40,6 +42,9 @@ pub struct Args {
     /// Print the version.
     #[arg(short = 'v', action = ArgAction::Version)]
     pub version: Option<bool>,
+    /// Unix socket answering vrrpd's liveness query (`none` disables it).
+    #[arg(long = "liveness-socket", value_name = "PATH", default_value = lbcore::liveness::DEFAULT_SOCKET)]
+    pub liveness_socket: PathBuf,
 }
 
 /// Parses `argv`, mapping HAProxy's two-letter `-db` to `--db`.
@@ -90,7 +95,7 @@ pub fn main() -> ExitCode {
     init_tracing();
     let pidfile = args.pidfile.or_else(|| config.global.pidfile.clone());
     if let Some(p) = &pidfile
-        && let Err(e) = std::fs::write(p, format!("{}\n", std::process::id()))
+        && let Err(e) = crate::liveness::write_pid_file(p)
     {
         tracing::error!(path = %p.display(), error = %e, "cannot write pid file");
         return ExitCode::from(1);
@@ -111,7 +116,16 @@ pub fn main() -> ExitCode {
             tracing::error!(error = %e, "cannot install signal handlers");
             return ExitCode::from(1);
         }
-        match crate::run(Arc::new(config), shutdown).await {
+        raise_fd_limit(&config);
+        let proxy = match crate::Proxy::bind(Arc::new(config)) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "proxyd failed");
+                return ExitCode::from(1);
+            }
+        };
+        start_liveness(&args.liveness_socket, &proxy, &shutdown);
+        match proxy.serve(shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %e, "proxyd failed");
@@ -124,6 +138,73 @@ pub fn main() -> ExitCode {
         let _ = std::fs::remove_file(p);
     }
     code
+}
+
+/// Starts the liveness socket (DESIGN §1). A failure is logged, not fatal: relaying matters
+/// more, and vrrpd's tracker reports the missing socket.
+fn start_liveness(path: &std::path::Path, proxy: &crate::Proxy, shutdown: &Shutdown) {
+    if path.as_os_str() == "none" {
+        return;
+    }
+    match crate::liveness::bind(path) {
+        Ok(l) => {
+            // The socket stops with the listeners: a draining proxyd is no longer serving.
+            let stop = CancellationToken::new();
+            let (g, h, s) = (
+                shutdown.graceful.clone(),
+                shutdown.hard.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = g.cancelled() => {}
+                    () = h.cancelled() => {}
+                }
+                s.cancel();
+            });
+            tracing::info!(path = %path.display(), "liveness socket ready");
+            tokio::spawn(crate::liveness::serve(
+                l,
+                path.to_owned(),
+                proxy.shared(),
+                Arc::default(),
+                stop,
+            ));
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot open the liveness socket");
+        }
+    }
+}
+
+/// Raises the open-files soft limit to what `maxconn` needs, as HAProxy computes `ulimit-n`: per
+/// connection a client and a server socket and, with splice, two pipes of two ends each.
+fn raise_fd_limit(config: &lbcore::config::proxy::ProxyConfig) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let maxconn = u64::from(
+        config
+            .global
+            .maxconn
+            .unwrap_or(crate::state::DEFAULT_GLOBAL_MAXCONN),
+    );
+    let listeners: u64 = config.frontends.iter().map(|f| f.binds.len() as u64).sum();
+    let want = maxconn.saturating_mul(6).saturating_add(listeners + 256);
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft >= want {
+        return;
+    }
+    let new = want.min(hard);
+    if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, new, hard) {
+        tracing::warn!(want, soft, hard, error = %e, "cannot raise the open-files limit");
+    } else if new < want {
+        tracing::warn!(
+            want,
+            got = new,
+            "open-files hard limit is below what maxconn needs"
+        );
+    }
 }
 
 fn init_tracing() {
