@@ -109,10 +109,21 @@ impl Impl {
 /// Locates vrrpd: `$VRRPD_BIN`, else next to the running executable (`target/<profile>/deps/..`
 /// for test binaries, `target/<profile>/` for the benchmark binary).
 pub fn vrrpd_binary() -> Result<PathBuf> {
-    if let Some(path) = env::var_os("VRRPD_BIN") {
+    workspace_binary("vrrpd", "VRRPD_BIN")
+}
+
+/// The proxyd binary: `$PROXYD_BIN`, or `proxyd` next to the test executable.
+pub fn proxyd_binary() -> Result<PathBuf> {
+    workspace_binary("proxyd", "PROXYD_BIN")
+}
+
+/// A workspace binary: `$env_var` when set, else `name` in the cargo target directory the test
+/// executable runs from (`cargo build --workspace --bins` puts it there).
+pub fn workspace_binary(name: &str, env_var: &str) -> Result<PathBuf> {
+    if let Some(path) = env::var_os(env_var) {
         let path = PathBuf::from(path);
         if !path.is_file() {
-            bail!("VRRPD_BIN={} does not exist", path.display());
+            bail!("{env_var}={} does not exist", path.display());
         }
         return Ok(path);
     }
@@ -123,11 +134,11 @@ pub fn vrrpd_binary() -> Result<PathBuf> {
     if dir.file_name().is_some_and(|n| n == "deps") {
         dir = dir.parent().context("deps has no parent directory")?;
     }
-    let path = dir.join("vrrpd");
+    let path = dir.join(name);
     if !path.is_file() {
         bail!(
-            "vrrpd binary not found at {} — build it first (`cargo build --workspace --bins`, or \
-             `cargo build -p vrrpd`) or point VRRPD_BIN at it",
+            "{name} binary not found at {} — build it first (`cargo build --workspace --bins`) or \
+             point {env_var} at it",
             path.display()
         );
     }

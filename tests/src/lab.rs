@@ -384,6 +384,34 @@ impl Lab {
         Ok(Capture::new(proc, file))
     }
 
+    /// Runs `f` on a fresh thread that has joined `node`'s network namespace, so sockets it
+    /// opens live there (setns(2) changes only the calling thread's namespace).
+    pub fn in_ns<T: Send + 'static>(
+        &self,
+        node: Node,
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let path = Path::new("/run/netns").join(self.ns(node));
+        thread::spawn(move || {
+            let fd = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET)
+                .with_context(|| format!("setns {}", path.display()))?;
+            f()
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("thread in {} panicked", node.label()))?
+    }
+
+    /// Adds `cidr` (e.g. `192.0.2.21/24`) to `node`'s eth0.
+    pub fn add_addr(&self, node: Node, cidr: &str) -> Result<()> {
+        ip(&["-n", &self.ns(node), "addr", "add", cidr, "dev", IFACE]).map(drop)
+    }
+
+    /// Removes `cidr` from `node`'s eth0.
+    pub fn del_addr(&self, node: Node, cidr: &str) -> Result<()> {
+        ip(&["-n", &self.ns(node), "addr", "del", cidr, "dev", IFACE]).map(drop)
+    }
+
     // ---- probes ----------------------------------------------------------------------------
 
     /// The addresses on `node`'s eth0 (from `ip -o addr`).
