@@ -161,3 +161,19 @@ fn pid_file_then_sigterm_stops_the_daemon() {
     assert_eq!(code, Some(0), "proxyd did not exit on SIGTERM");
     assert!(!pidfile.exists(), "pid file left behind");
 }
+
+#[test]
+fn check_accepts_the_shipped_yaml_config() {
+    let out = proxyd()
+        .arg("-c")
+        .arg("-f")
+        .arg(repo_file("etc/proxyd/proxyd.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
