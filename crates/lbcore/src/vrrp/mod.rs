@@ -2,6 +2,8 @@
 //!
 //! - [`packet`]: advertisement wire format and checksums; decoding never panics.
 //! - [`announce`]: gratuitous ARP and unsolicited Neighbour Advertisement frames.
+//! - [`track`]: tracker verdicts (scripts, processes, files, links) and keepalived's
+//!   effective-priority arithmetic.
 //! - [`timers`]: Skew_Time and Master_Down_Interval.
 //! - [`fsm`]: the per-instance state machine (Initialize / Backup / Master / Fault), driven by
 //!   `handle_*` inputs and drained through `poll_action` / `poll_timeout`.
@@ -12,5 +14,6 @@ pub mod announce;
 pub mod fsm;
 pub mod packet;
 pub mod timers;
+pub mod track;
 
 pub use packet::{Advert, AuthData, Version};
