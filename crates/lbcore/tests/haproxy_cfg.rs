@@ -56,7 +56,10 @@ fn reference_exchange_config_parses_to_the_expected_model() {
 
     let g = &cfg.global;
     assert_eq!(g.maxconn, Some(20000));
-    assert_eq!(g.pidfile.as_deref(), Some(Path::new("/run/proxyd.pid")));
+    assert_eq!(
+        g.pidfile.as_deref(),
+        Some(Path::new("/run/proxyd/proxyd.pid"))
+    );
     assert_eq!(
         g.logs,
         vec![LogTarget {
@@ -552,7 +555,7 @@ fn server_parameters_overlay_default_server_and_ids_fill_gaps() {
     let cfg = ok(&format!(
         "{HEAD}backend b\n  balance source\n  hash-type consistent\n  default-server inter 3s rise 5 fall 4 weight 10 maxconn 100 check-ssl verify none\n\
   server a 192.0.2.21:443 check id 1\n  server b 192.0.2.22:443 weight 0 backup disabled id 3\n\
-  server c 192.0.2.23:443 check maxqueue 7 port 444 addr 192.0.2.99 verify required on-marked-down shutdown-sessions fastinter 1s\n\
+  server c 192.0.2.23:443 check maxqueue 7 port 444 addr 192.0.2.99 verify required ca-file /etc/ssl/cas.pem on-marked-down shutdown-sessions fastinter 1s\n\
   server d [2001:db8::5]:443\n\
 frontend f\n  bind :443\n  default_backend b\n"
     ));
@@ -684,7 +687,10 @@ backend relay\n  option httpchk GET /owa/healthcheck.htm\n  balance first\n  ser
         HealthCheck::Http {
             method: "GET".into(),
             uri: "/owa/healthcheck.htm".into(),
-            version: "HTTP/1.0".into()
+            version: "HTTP/1.0".into(),
+            headers: vec![],
+            body: String::new(),
+            expect: vec![],
         }
     );
 }
@@ -723,7 +729,7 @@ const REFERENCE_YAML: &str = r#"
 global:
   log: 127.0.0.1:514 local0 notice
   maxconn: 20000
-  pidfile: /run/proxyd.pid
+  pidfile: /run/proxyd/proxyd.pid
   stats:
     socket: /run/proxyd/admin.sock mode 600 level admin
     timeout: 2m

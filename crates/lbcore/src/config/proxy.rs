@@ -72,6 +72,9 @@ pub struct Global {
     pub daemon: bool,
     /// `nbthread`.
     pub nbthread: Option<u32>,
+    /// `ssl-server-verify none|required`: the `verify` of servers that do not set one
+    /// (HAProxy's default is `required`).
+    pub ssl_server_verify: Verify,
 }
 
 /// One `log <addr> [len n] [format f] <facility> [max [min]]` target.
@@ -264,8 +267,18 @@ pub struct Server {
     pub check_addr: Option<IpAddr>,
     /// `check-ssl`: run the check over TLS.
     pub check_ssl: bool,
-    /// `verify`.
+    /// `verify` as written, or the global `ssl-server-verify` (default `required`) when the
+    /// server runs its checks over TLS (`check-ssl`); `None` for a plain check.
     pub verify: Option<Verify>,
+    /// `ca-file <path>`: PEM CA certificates a `verify required` check trusts. proxyd loads it
+    /// at startup (lbcore reads no file); the span is the path's, for a located error.
+    pub ca_file: Option<CaFile>,
+    /// `check-sni <name>`: the SNI a TLS check sends, and then the name its certificate must
+    /// carry (HAProxy checks the name it sent).
+    pub check_sni: Option<String>,
+    /// `verifyhost <name>`: the name the certificate must carry when no SNI is sent. With
+    /// neither, `verify required` checks the chain only, as HAProxy.
+    pub verifyhost: Option<String>,
     /// `on-marked-down shutdown-sessions`.
     pub shutdown_sessions_on_down: bool,
     /// The `server` line.
@@ -273,12 +286,22 @@ pub struct Server {
 }
 
 /// `verify none|required`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Verify {
     /// Do not verify the server certificate.
     None,
-    /// Verify it.
+    /// Verify it (HAProxy's default, `ssl-server-verify required`).
+    #[default]
     Required,
+}
+
+/// A `ca-file <path>` server parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaFile {
+    /// The path as written.
+    pub path: PathBuf,
+    /// Where the path is written.
+    pub span: Span,
 }
 
 /// `stick-table` declaration.
@@ -429,14 +452,21 @@ pub enum HealthCheck {
     /// Plain connect (TLS handshake with `check-ssl`).
     #[default]
     Tcp,
-    /// `option httpchk [method] [uri] [version]`.
+    /// `option httpchk [method] [uri] [version]`, with `http-check send` and `http-check expect`.
     Http {
-        /// Method (default `OPTIONS`).
+        /// Method (default `OPTIONS`; `http-check send meth` overrides).
         method: String,
-        /// URI (default `/`).
+        /// URI (default `/`; `http-check send uri` overrides).
         uri: String,
-        /// Version (default `HTTP/1.0`).
+        /// Version (default `HTTP/1.0`; `http-check send ver` overrides).
         version: String,
+        /// `http-check send hdr <name> <value>` headers, in order.
+        headers: Vec<(String, String)>,
+        /// `http-check send body <string>` (empty: no body).
+        body: String,
+        /// `http-check expect` rules, evaluated in order on the one response; all must pass.
+        /// Empty: any 2xx or 3xx status passes, as HAProxy.
+        expect: Vec<HttpExpect>,
     },
     /// `option ssl-hello-chk`.
     SslHello,
@@ -474,6 +504,30 @@ pub enum TcpCheckStep {
         /// Pattern (decoded bytes for `binary`).
         pattern: Vec<u8>,
     },
+}
+
+/// One `http-check expect [!] <matcher> <pattern>` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpExpect {
+    /// `!`: the rule passes when the matcher does not match.
+    pub negated: bool,
+    /// What is matched.
+    pub matcher: HttpMatch,
+    /// Where the pattern is written (regular expressions are compiled by proxyd at startup).
+    pub span: Span,
+}
+
+/// `http-check expect` matchers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpMatch {
+    /// `status <codes>`: comma-separated codes or `lo-hi` ranges (inclusive). Failure is L7STS.
+    Status(Vec<(u16, u16)>),
+    /// `rstatus <regex>` on the three status digits. Failure is L7STS.
+    Rstatus(String),
+    /// `string <str>`: the body contains it. Failure is L7RSP.
+    String(String),
+    /// `rstring <regex>` on the body. Failure is L7RSP.
+    Rstring(String),
 }
 
 /// `tcp-check expect` pattern kinds.

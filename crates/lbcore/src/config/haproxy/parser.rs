@@ -29,7 +29,15 @@ const IGNORED_SECTIONS: &[&str] = &[
 ];
 
 const GLOBAL_KW: &[&str] = &[
-    "maxconn", "pidfile", "log", "stats", "user", "group", "daemon", "nbthread",
+    "maxconn",
+    "pidfile",
+    "log",
+    "stats",
+    "user",
+    "group",
+    "daemon",
+    "nbthread",
+    "ssl-server-verify",
 ];
 const GLOBAL_UNIMPL: &[&str] = &[
     "chroot",
@@ -95,6 +103,7 @@ const PROXY_KW: &[(&str, u8)] = &[
     ("option", D | F | L | B),
     ("no", D | F | L | B),
     ("tcp-check", D | L | B),
+    ("http-check", D | L | B),
     ("maxconn", D | F | L),
     ("retries", D | L | B),
     ("log", D | F | L | B),
@@ -119,7 +128,6 @@ const PROXY_UNIMPL: &[&str] = &[
     "rate-limit",
     "persist",
     "monitor-uri",
-    "http-check",
     "email-alert",
     "unique-id-format",
     "server-template",
@@ -206,6 +214,9 @@ const SERVER_KW: &[&str] = &[
     "id",
     "check-ssl",
     "verify",
+    "ca-file",
+    "check-sni",
+    "verifyhost",
     "on-marked-down",
 ];
 // Valid HAProxy server parameters proxyd ignores, with how many arguments they take.
@@ -227,7 +238,6 @@ const SERVER_UNIMPL: &[(&str, usize)] = &[
     ("non-stick", 0),
     ("ssl", 0),
     ("sni", 1),
-    ("ca-file", 1),
     ("crt", 1),
     ("resolvers", 1),
     ("init-addr", 1),
@@ -236,7 +246,6 @@ const SERVER_UNIMPL: &[(&str, usize)] = &[
     ("redir", 1),
     ("proto", 1),
     ("alpn", 1),
-    ("check-sni", 1),
     ("check-alpn", 1),
     ("tfo", 0),
     ("no-check", 0),
@@ -313,13 +322,19 @@ struct ServerParams {
     id: Option<u32>,
     check_ssl: Option<bool>,
     verify: Option<Verify>,
+    verify_span: Option<Span>,
+    ca_file: Option<CaFile>,
+    check_sni: Option<String>,
+    verifyhost: Option<String>,
     shutdown_sessions: Option<bool>,
 }
 
 impl ServerParams {
     fn overlay(&self, over: &ServerParams) -> ServerParams {
         macro_rules! pick {
-            ($($f:ident),*) => { ServerParams { $($f: over.$f.or(self.$f)),* } };
+            ($($f:ident),*) => {
+                ServerParams { $($f: over.$f.clone().or_else(|| self.$f.clone())),* }
+            };
         }
         pick!(
             check,
@@ -338,6 +353,10 @@ impl ServerParams {
             id,
             check_ssl,
             verify,
+            verify_span,
+            ca_file,
+            check_sni,
+            verifyhost,
             shutdown_sessions
         )
     }
@@ -350,6 +369,16 @@ struct DraftServer {
     port: Option<u16>,
     params: ServerParams,
     span: Span,
+}
+
+/// `http-check send` as written.
+#[derive(Clone, Default, Debug)]
+struct HttpSend {
+    method: Option<String>,
+    uri: Option<String>,
+    version: Option<String>,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
 }
 
 /// A proxy (or `defaults`) while it is being read.
@@ -373,6 +402,10 @@ struct Draft {
     srvtcpka: bool,
     check: Option<HealthCheck>,
     tcp_checks: Vec<TcpCheckStep>,
+    http_expects: Vec<HttpExpect>,
+    http_send: Option<HttpSend>,
+    // A proxy's own `http-check` lines replace the ones inherited from `defaults`.
+    http_own: bool,
     default_server: ServerParams,
     maxconn: Option<u32>,
     default_backend: Option<(String, Span)>,
@@ -507,6 +540,7 @@ impl Parser<'_> {
             );
         }
         let mut draft = self.defaults.clone();
+        draft.http_own = false;
         if let Some(addr) = w.get(2) {
             if kind == Kind::Listen {
                 self.d.warning(
@@ -625,6 +659,19 @@ impl Parser<'_> {
                 }
             }
             "stats" => self.global_stats(w),
+            "ssl-server-verify" => {
+                if let Some(a) = self.need(w, 1, "none or required") {
+                    match a.text.as_str() {
+                        "none" => self.global.ssl_server_verify = Verify::None,
+                        "required" => self.global.ssl_server_verify = Verify::Required,
+                        t => self.d.error(
+                            &a.span,
+                            format!("invalid ssl-server-verify '{t}': none or required expected"),
+                        ),
+                    }
+                }
+                self.extra(w, 2);
+            }
             _ if GLOBAL_UNIMPL.contains(&kw) || kw.starts_with("tune.") => {
                 self.unimplemented(&w[0], "global keyword");
             }
@@ -1038,6 +1085,7 @@ impl Parser<'_> {
             }
             "option" | "no" => self.option(kind, w),
             "tcp-check" => self.tcp_check(kind, w),
+            "http-check" => self.http_check(kind, w),
             "maxconn" | "retries" => {
                 let Some(a) = self.need(w, 1, "a number") else {
                     return;
@@ -1142,6 +1190,9 @@ impl Parser<'_> {
                     method,
                     uri,
                     version,
+                    headers: Vec::new(),
+                    body: String::new(),
+                    expect: Vec::new(),
                 })
             }
             "ssl-hello-chk" => {
@@ -1282,6 +1333,201 @@ impl Parser<'_> {
             }
         };
         self.cur(kind).tcp_checks.push(step);
+    }
+
+    /// `http-check send|expect ...` (HAProxy 2.2+ syntax; CFG `http-check`).
+    fn http_check(&mut self, kind: Kind, w: &[Word]) {
+        const ACTIONS: &[&str] = &[
+            "send",
+            "expect",
+            "disable-on-404",
+            "send-state",
+            "connect",
+            "comment",
+            "set-var",
+            "unset-var",
+        ];
+        let Some(a) = self.need(w, 1, "send or expect") else {
+            return;
+        };
+        match a.text.as_str() {
+            "expect" => {
+                if let Some(e) = self.http_expect(w) {
+                    self.cur_http(kind).http_expects.push(e);
+                }
+            }
+            "send" => {
+                let Some(send) = self.http_send(w) else {
+                    return;
+                };
+                let dr = self.cur_http(kind);
+                if dr.http_send.is_some() {
+                    self.d.error(
+                        &w[0].span,
+                        "only one 'http-check send' per proxy is supported by proxyd",
+                    );
+                    return;
+                }
+                dr.http_send = Some(send);
+            }
+            "disable-on-404" | "send-state" | "connect" | "comment" | "set-var" | "unset-var" => {
+                self.unimplemented(a, "http-check action")
+            }
+            t => {
+                let hint = did_you_mean(t, ACTIONS.iter().copied())
+                    .map(|c| format!("; did you mean '{c}'?"))
+                    .unwrap_or_default();
+                self.d.error(
+                    &a.span,
+                    format!("unknown http-check action '{t}': send or expect expected{hint}"),
+                );
+            }
+        }
+    }
+
+    /// The draft `http-check` lines go to, dropping inherited ones at a proxy's first own line.
+    fn cur_http(&mut self, kind: Kind) -> &mut Draft {
+        let dr = self.cur(kind);
+        if kind != Kind::Defaults && !dr.http_own {
+            dr.http_expects.clear();
+            dr.http_send = None;
+            dr.http_own = true;
+        }
+        dr
+    }
+
+    /// `http-check expect [options] [!] status|rstatus|string|rstring <pattern>`.
+    fn http_expect(&mut self, w: &[Word]) -> Option<HttpExpect> {
+        const MATCHERS: &[&str] = &["status", "rstatus", "string", "rstring", "hdr", "fhdr"];
+        let mut i = 2;
+        while let Some(
+            "min-recv" | "comment" | "ok-status" | "error-status" | "tout-status" | "on-success"
+            | "on-error" | "status-code",
+        ) = arg(w, i)
+        {
+            self.unimplemented(&w[i], "http-check expect option");
+            i += 2;
+        }
+        let negated = arg(w, i) == Some("!");
+        if negated {
+            i += 1;
+        }
+        let m = self.need(w, i, "status, rstatus, string or rstring and a pattern")?;
+        let matcher = match m.text.as_str() {
+            "status" | "rstatus" | "string" | "rstring" => m.text.clone(),
+            "hdr" | "fhdr" => {
+                self.d.error(&m.span, format!("http-check expect matcher '{}' is valid HAProxy but not supported by proxyd (status, rstatus, string, rstring)", m.text));
+                return None;
+            }
+            t => {
+                let hint = did_you_mean(t, MATCHERS.iter().copied())
+                    .map(|c| format!("; did you mean '{c}'?"))
+                    .unwrap_or_default();
+                self.d.error(&m.span, format!("unknown http-check expect matcher '{t}': status, rstatus, string or rstring expected{hint}"));
+                return None;
+            }
+        };
+        let p = self.need(w, i + 1, "a pattern")?;
+        self.extra(w, i + 2);
+        let matcher = match matcher.as_str() {
+            "status" => HttpMatch::Status(self.status_codes(p)?),
+            "rstatus" => HttpMatch::Rstatus(p.text.clone()),
+            "string" => HttpMatch::String(p.text.clone()),
+            _ => HttpMatch::Rstring(p.text.clone()),
+        };
+        if matches!(&matcher, HttpMatch::Rstatus(x) | HttpMatch::Rstring(x) | HttpMatch::String(x) if x.is_empty())
+        {
+            self.d.error(&p.span, "empty http-check expect pattern");
+            return None;
+        }
+        Some(HttpExpect {
+            negated,
+            matcher,
+            span: p.span.clone(),
+        })
+    }
+
+    /// `200`, `200,302`, `200-399`: a list of codes and inclusive ranges.
+    fn status_codes(&mut self, w: &Word) -> Option<Vec<(u16, u16)>> {
+        let code = |s: &str| s.parse::<u16>().ok().filter(|c| (100..=999).contains(c));
+        let mut out = Vec::new();
+        for part in w.text.split(',') {
+            let r = match part.split_once('-') {
+                Some((a, b)) => code(a).zip(code(b)).filter(|(a, b)| a <= b),
+                None => code(part).map(|c| (c, c)),
+            };
+            let Some(r) = r else {
+                self.d.error(&w.span, format!("invalid HTTP status '{part}' in '{}': three-digit codes or ranges such as 200,301-302 expected", w.text));
+                return None;
+            };
+            out.push(r);
+        }
+        Some(out)
+    }
+
+    /// `http-check send [meth m] [uri u] [ver v] [hdr name value]* [body b] [comment c]`.
+    fn http_send(&mut self, w: &[Word]) -> Option<HttpSend> {
+        const PARAMS: &[&str] = &["meth", "uri", "ver", "hdr", "body", "comment"];
+        let mut send = HttpSend::default();
+        let mut ok = true;
+        let mut i = 2;
+        while i < w.len() {
+            let k = w[i].text.as_str();
+            let n = if k == "hdr" { 2 } else { 1 };
+            if PARAMS.contains(&k) || k == "uri-lf" || k == "body-lf" {
+                if w.len() <= i + n {
+                    let what = if k == "hdr" {
+                        "a name and a value"
+                    } else {
+                        "a value"
+                    };
+                    self.d.error(
+                        &w[i].span,
+                        format!("'http-check send' '{k}' expects {what}"),
+                    );
+                    return None;
+                }
+            }
+            let v = w.get(i + 1).map(|x| x.text.clone()).unwrap_or_default();
+            match k {
+                "meth" => send.method = Some(v),
+                "uri" => send.uri = Some(v),
+                "ver" => send.version = Some(v),
+                "body" => send.body = Some(v),
+                "comment" => {}
+                "hdr" => {
+                    let value = w[i + 2].text.clone();
+                    let bad = v.is_empty() || !v.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+                    if bad || value.contains(['\r', '\n']) {
+                        self.d.error(
+                            &w[i + 1].span,
+                            format!("invalid header '{v}' in 'http-check send'"),
+                        );
+                        ok = false;
+                    }
+                    send.headers.push((v, value));
+                }
+                "uri-lf" | "body-lf" => {
+                    self.d.error(
+                        &w[i].span,
+                        format!("'http-check send {k}' (log-format) is not supported by proxyd; use '{}'", &k[..k.len() - 3]),
+                    );
+                    ok = false;
+                }
+                _ => {
+                    let hint = did_you_mean(k, PARAMS.iter().copied())
+                        .map(|c| format!("; did you mean '{c}'?"))
+                        .unwrap_or_default();
+                    self.d.error(
+                        &w[i].span,
+                        format!("unknown 'http-check send' parameter '{k}'{hint}"),
+                    );
+                    return None;
+                }
+            }
+            i += 1 + n;
+        }
+        ok.then_some(send)
     }
 
     fn hex(&mut self, w: &Word) -> Option<Vec<u8>> {
@@ -1686,9 +1932,33 @@ impl Parser<'_> {
                             .ok();
                     }
                 }
+                "ca-file" | "check-sni" | "verifyhost" => {
+                    used = 2;
+                    let what = if k == "ca-file" {
+                        "a path"
+                    } else {
+                        "a host name"
+                    };
+                    if let Some(v) = take(self, what) {
+                        if v.text.is_empty() {
+                            self.d
+                                .error(&v.span, format!("'{who}': '{k}' expects {what}"));
+                        } else if k == "ca-file" {
+                            p.ca_file = Some(CaFile {
+                                path: PathBuf::from(&v.text),
+                                span: v.span.clone(),
+                            });
+                        } else if k == "check-sni" {
+                            p.check_sni = Some(v.text.clone());
+                        } else {
+                            p.verifyhost = Some(v.text.clone());
+                        }
+                    }
+                }
                 "verify" => {
                     used = 2;
                     if let Some(v) = take(self, "none or required") {
+                        p.verify_span = Some(w[i].span.clone());
                         p.verify = match v.text.as_str() {
                             "none" => Some(Verify::None),
                             "required" => Some(Verify::Required),
@@ -2020,6 +2290,22 @@ impl Parser<'_> {
                         );
                     }
                     let inter = sp.inter.unwrap_or(DEFAULT_INTER);
+                    let check_ssl = sp.check_ssl.unwrap_or(false);
+                    // HAProxy (ssl_sock_prepare_srv_ctx): a server using TLS verifies by
+                    // default (`ssl-server-verify required`) and then needs a CA file.
+                    let verify = check_ssl
+                        .then(|| sp.verify.unwrap_or(cfg.global.ssl_server_verify))
+                        .or(sp.verify);
+                    if check_ssl && verify == Some(Verify::Required) && sp.ca_file.is_none() {
+                        let at = sp.verify_span.as_ref().unwrap_or(&s.span);
+                        let msg = if cfg.global.ssl_server_verify == Verify::Required {
+                            "verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default."
+                        } else {
+                            "verify is enabled but no CA file specified."
+                        };
+                        self.d
+                            .error(at, format!("'server {}/{}': {msg}", p.name, s.name));
+                    }
                     servers.push(Server {
                         name: s.name.clone(),
                         id,
@@ -2038,8 +2324,11 @@ impl Parser<'_> {
                         disabled: sp.disabled.unwrap_or(false),
                         check_port: sp.check_port,
                         check_addr: sp.check_addr,
-                        check_ssl: sp.check_ssl.unwrap_or(false),
-                        verify: sp.verify,
+                        check_ssl,
+                        verify,
+                        ca_file: sp.ca_file.clone(),
+                        check_sni: sp.check_sni.clone(),
+                        verifyhost: sp.verifyhost.clone(),
                         shutdown_sessions_on_down: sp.shutdown_sessions.unwrap_or(false),
                         span: s.span.clone(),
                     });
@@ -2093,14 +2382,48 @@ impl Parser<'_> {
                         ),
                     );
                 }
-                let health_check = match dr.check.clone().unwrap_or_default() {
+                let check = dr.check.clone().unwrap_or_default();
+                if !dr.tcp_checks.is_empty() && !matches!(check, HealthCheck::TcpCheck(_)) {
+                    self.d.warning(
+                        &p.span,
+                        format!(
+                            "{} '{}': 'tcp-check' rules without 'option tcp-check' are ignored",
+                            p.kind.word(),
+                            p.name
+                        ),
+                    );
+                }
+                let has_http_rules = !dr.http_expects.is_empty() || dr.http_send.is_some();
+                if has_http_rules && !matches!(check, HealthCheck::Http { .. }) {
+                    self.d.warning(
+                        &p.span,
+                        format!(
+                            "{} '{}': 'http-check' rules without 'option httpchk' are ignored",
+                            p.kind.word(),
+                            p.name
+                        ),
+                    );
+                }
+                let health_check = match check {
                     HealthCheck::TcpCheck(_) => HealthCheck::TcpCheck(dr.tcp_checks.clone()),
-                    c => {
-                        if !dr.tcp_checks.is_empty() {
-                            self.d.warning(&p.span, format!("{} '{}': 'tcp-check' rules without 'option tcp-check' are ignored", p.kind.word(), p.name));
+                    HealthCheck::Http {
+                        method,
+                        uri,
+                        version,
+                        ..
+                    } => {
+                        // CFG `http-check send`: its meth/uri/ver override `option httpchk`'s.
+                        let send = dr.http_send.clone().unwrap_or_default();
+                        HealthCheck::Http {
+                            method: send.method.unwrap_or(method),
+                            uri: send.uri.unwrap_or(uri),
+                            version: send.version.unwrap_or(version),
+                            headers: send.headers,
+                            body: send.body.unwrap_or_default(),
+                            expect: dr.http_expects.clone(),
                         }
-                        c
                     }
+                    c => c,
                 };
                 cfg.backends.push(Backend {
                     name: p.name.clone(),
