@@ -31,6 +31,7 @@ use nix::sys::socket::{
     sockopt,
 };
 use nix::sys::time::{TimeVal, TimeValLike};
+use system_tests::poll::now;
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -147,7 +148,7 @@ impl Backend {
 
     /// The next line, or `None` at the deadline or when the child's stdout closed.
     fn next_line(&mut self, deadline: Instant) -> Option<String> {
-        let left = deadline.checked_duration_since(Instant::now())?;
+        let left = deadline.checked_duration_since(now())?;
         let line = self.lines.recv_timeout(left).ok()?;
         if let Some(k) = line.strip_prefix("accepted ").and_then(|k| k.parse().ok()) {
             self.accepted = k;
@@ -172,7 +173,7 @@ fn run(args: &Args) -> Result<bool> {
     if args.per_source == 0 || args.count == 0 {
         bail!("--count and --per-source must be positive");
     }
-    let t0 = Instant::now();
+    let t0 = now();
     let deadline = t0 + Duration::from_secs(args.timeout);
     let mut backend = Backend::spawn(args)?;
     match backend.next_line(deadline) {
@@ -182,7 +183,7 @@ fn run(args: &Args) -> Result<bool> {
 
     let mut clients = Vec::with_capacity(args.count);
     for i in 0..args.count {
-        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+        let Some(left) = deadline.checked_duration_since(now()) else {
             bail!(
                 "timeout after {i} of {} connects (backend accepted at least {})",
                 args.count,
@@ -220,7 +221,7 @@ fn run(args: &Args) -> Result<bool> {
 
     let c_alive = clients.iter().filter(|s| alive(s)).count();
     drop(backend.stdin.take());
-    let check_deadline = Instant::now() + Duration::from_secs(30);
+    let check_deadline = now() + Duration::from_secs(30);
     let mut b_report = String::from("unknown");
     while let Some(line) = backend.next_line(check_deadline) {
         if let Some(r) = line.strip_prefix("alive ") {
