@@ -10,8 +10,8 @@ use std::time::Duration;
 use lbcore::balance::HealthState;
 use lbcore::config::proxy::{ExpectKind, HealthCheck, TcpCheckStep};
 use proxyd::check::{
-    CheckOptions, CheckSpec, Peer, ServerCheck, Status, TlsCheck, UsableFlag, first_check_offset,
-    run_check, run_check_with, spawn_checker,
+    CheckSpec, Peer, ServerCheck, Status, TlsCheck, UsableFlag, first_check_offset, preflight,
+    run_check, spawn_checker,
 };
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -25,6 +25,9 @@ fn owa() -> HealthCheck {
         method: "GET".into(),
         uri: "/owa/healthcheck.htm".into(),
         version: "HTTP/1.0".into(),
+        headers: vec![],
+        body: String::new(),
+        expect: vec![],
     }
 }
 
@@ -175,10 +178,10 @@ async fn http_owa_statuses() {
 
     status.store(302, Ordering::SeqCst);
     assert_eq!(run_check(&owa(), a, None, T).await.status, Status::L7Ok);
-    let strict = CheckOptions {
-        expect_status: Some(200),
-    };
-    let r = run_check_with(&owa(), a, None, T, &strict).await;
+    let strict = http_check_from_cfg(
+        "option httpchk GET /owa/healthcheck.htm\n  http-check expect status 200",
+    );
+    let r = run_check(&strict, a, None, T).await;
     assert_eq!((r.status, r.code), (Status::L7Sts, Some(302)));
 
     status.store(503, Ordering::SeqCst);
@@ -222,7 +225,7 @@ async fn https_check_ssl_verify_none_against_tls12_only_server() {
         Status::L6Ok
     );
     // verify required without a CA that signed the cert: handshake refused.
-    let strict = TlsCheck::verified(rustls::RootCertStore::empty(), None);
+    let strict = TlsCheck::verified(rustls::RootCertStore::empty(), None, None);
     assert_eq!(
         run_check(&owa(), a, Some(&strict), T).await.status,
         Status::L6Rsp
@@ -384,7 +387,6 @@ fn spec(target: SocketAddr, inter: Duration, rise: u32, fall: u32) -> CheckSpec 
         id: 1,
         target,
         kind: owa(),
-        options: CheckOptions::default(),
         tls: None,
         timeout: Duration::from_millis(500),
         inter,
@@ -612,4 +614,397 @@ async fn connect_timeout_is_l4tout() {
     let r = run_check(&HealthCheck::Tcp, a, None, Duration::from_millis(200)).await;
     assert_eq!(r.status, Status::L4Tout, "{r:?}");
     drop(sock);
+}
+
+/// Parses a backend with `lines` (after `backend be`) and returns its health check.
+fn http_check_from_cfg(lines: &str) -> HealthCheck {
+    let text = format!(
+        "defaults\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\nbackend be\n  {lines}\n  server s 192.0.2.1:80 check\n"
+    );
+    let (cfg, d) = lbcore::config::haproxy::parse_str(
+        &text,
+        std::path::Path::new("t.cfg"),
+        &Default::default(),
+    );
+    assert!(d.is_empty(), "{d}");
+    cfg.unwrap().backends[0].health_check.clone()
+}
+
+/// Serves one fixed HTTP answer (`head` then `body`) per connection and records each request.
+async fn fixed_http_server(head: String, body: Vec<u8>) -> (SocketAddr, Seen) {
+    let (l, a) = listener().await;
+    let seen: Seen = Arc::default();
+    let se = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let (se, head, body) = (se.clone(), head.clone(), body.clone());
+            tokio::spawn(async move {
+                let mut r = BufReader::new(s);
+                let mut req = String::new();
+                let mut line = String::new();
+                // Bounded: a check request has a handful of lines.
+                for _ in 0..32 {
+                    line.clear();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    req.push_str(&line);
+                }
+                se.lock().unwrap().push(req);
+                let s = r.get_mut();
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    (a, seen)
+}
+
+fn answer(code: u16, reason: &str, body: &str) -> (String, Vec<u8>) {
+    (
+        format!(
+            "HTTP/1.1 {code} {reason}\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        ),
+        body.as_bytes().to_vec(),
+    )
+}
+
+#[tokio::test]
+async fn http_check_expect_status_and_rstatus() {
+    let (h, b) = answer(302, "Found", "");
+    let (found, _) = fixed_http_server(h, b).await;
+    let (h, b) = answer(503, "Service Unavailable", "");
+    let (down, _) = fixed_http_server(h, b).await;
+    let run = |cfg: &'static str, a: SocketAddr| async move {
+        let c = http_check_from_cfg(&format!("option httpchk GET /owa/healthcheck.htm\n  {cfg}"));
+        let r = run_check(&c, a, None, T).await;
+        (r.status, r.code, r.info)
+    };
+    let sts = |code: u16, info: &str| (Status::L7Sts, Some(code), info.to_owned());
+    let ok = |code: u16, info: &str| (Status::L7Ok, Some(code), info.to_owned());
+    assert_eq!(
+        run("http-check expect status 200", found).await,
+        sts(302, "Found")
+    );
+    assert_eq!(
+        run("http-check expect status 200,301-302", found).await,
+        ok(302, "Found")
+    );
+    assert_eq!(
+        run("http-check expect ! status 503", found).await,
+        ok(302, "Found")
+    );
+    assert_eq!(
+        run("http-check expect ! status 500-599", down).await,
+        sts(503, "Service Unavailable")
+    );
+    assert_eq!(
+        run("http-check expect rstatus ^3", found).await,
+        ok(302, "Found")
+    );
+    assert_eq!(
+        run("http-check expect rstatus ^(2|3)", down).await,
+        sts(503, "Service Unavailable")
+    );
+    // Several rules: all must pass, the first failing one decides.
+    assert_eq!(
+        run(
+            "http-check expect rstatus ^3\n  http-check expect status 301",
+            found
+        )
+        .await,
+        sts(302, "Found")
+    );
+}
+
+#[tokio::test]
+async fn http_check_expect_string_and_rstring_on_the_body() {
+    let (h, b) = answer(200, "OK", "<html><body>Exchange OWA healthy</body></html>");
+    let (page, _) = fixed_http_server(h, b).await;
+    let (h, b) = answer(200, "OK", "");
+    let (empty, _) = fixed_http_server(h, b).await;
+    let run = |cfg: &'static str, a: SocketAddr| async move {
+        let c = http_check_from_cfg(&format!("option httpchk GET /owa/healthcheck.htm\n  {cfg}"));
+        let r = run_check(&c, a, None, T).await;
+        (r.status, r.info)
+    };
+    let rsp = |info: &str| (Status::L7Rsp, info.to_owned());
+    let ok = (Status::L7Ok, "OK".to_owned());
+    assert_eq!(run("http-check expect string OWA", page).await, ok);
+    assert_eq!(
+        run("http-check expect string \"OWA down\"", page).await,
+        rsp("HTTP content check did not match")
+    );
+    assert_eq!(
+        run("http-check expect rstring healthy</body>$", page)
+            .await
+            .0,
+        Status::L7Rsp
+    );
+    assert_eq!(
+        run("http-check expect rstring healthy</body>", page).await,
+        ok
+    );
+    assert_eq!(run("http-check expect ! string error", page).await, ok);
+    assert_eq!(
+        run("http-check expect ! rstring [Hh]ealthy", page).await,
+        rsp("HTTP check matched unwanted content")
+    );
+    assert_eq!(
+        run("http-check expect string OWA", empty).await,
+        rsp("HTTP content check could not find a response body")
+    );
+}
+
+#[tokio::test]
+async fn http_check_body_read_is_bounded_to_the_buffer_size() {
+    // 64 KiB body, the marker after the first 16 KiB: HAProxy only looks at what fits in its
+    // buffer, and the check must not wait for the rest.
+    let mut body = vec![b'x'; 64 * 1024];
+    body[20 * 1024..20 * 1024 + 6].copy_from_slice(b"MARKER");
+    body[100..104].copy_from_slice(b"HEAD");
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+    let (a, _) = fixed_http_server(head, body).await;
+    let c = http_check_from_cfg("option httpchk\n  http-check expect string MARKER");
+    let r = run_check(&c, a, None, T).await;
+    assert_eq!(
+        (r.status, r.info.as_str()),
+        (Status::L7Rsp, "HTTP content check did not match")
+    );
+    let c = http_check_from_cfg("option httpchk\n  http-check expect string HEAD");
+    assert_eq!(run_check(&c, a, None, T).await.status, Status::L7Ok);
+    assert_eq!(proxyd::check::HTTP_CHECK_BUFSIZE, 16 * 1024);
+
+    // A body that never ends: the check stops reading at the bound, well before the timeout.
+    let (l, endless) = listener().await;
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut b = [0u8; 1024];
+                let _ = s.read(&mut b).await;
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await;
+                // Bounded: 1 MiB at most.
+                for _ in 0..256 {
+                    if s.write_all(&[b'y'; 4096]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let c = http_check_from_cfg("option httpchk\n  http-check expect ! string z");
+    let r = run_check(&c, endless, None, Duration::from_secs(5)).await;
+    assert_eq!(r.status, Status::L7Ok, "{r:?}");
+    assert!(r.duration < Duration::from_secs(2), "{r:?}");
+}
+
+#[tokio::test]
+async fn http_check_send_sets_method_uri_version_headers_and_body() {
+    let (h, b) = answer(200, "OK", "up");
+    let (a, seen) = fixed_http_server(h, b).await;
+    let c = http_check_from_cfg(
+        "option httpchk OPTIONS /\n  http-check send meth GET uri /owa/healthcheck.htm ver HTTP/1.1 hdr Host mail.example.org hdr User-Agent proxyd-check",
+    );
+    assert_eq!(run_check(&c, a, None, T).await.status, Status::L7Ok);
+    assert_eq!(
+        seen.lock().unwrap()[0],
+        "GET /owa/healthcheck.htm HTTP/1.1\r\nHost: mail.example.org\r\nUser-Agent: proxyd-check\r\nConnection: close\r\n"
+    );
+    let c = http_check_from_cfg("option httpchk POST /probe\n  http-check send body ping");
+    let HealthCheck::Http { body, .. } = &c else {
+        panic!("{c:?}")
+    };
+    assert_eq!(body, "ping");
+}
+
+/// A directory for this test's files, removed on drop (even on panic).
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("proxyd-check-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn write(&self, file: &str, text: &str) -> std::path::PathBuf {
+        let p = self.0.join(file);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Ca {
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+fn make_ca(cn: &str) -> Ca {
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, cn.to_owned());
+    p.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = p.self_signed(&key).unwrap();
+    Ca { cert, key }
+}
+
+/// A TLS-1.2-only acceptor presenting a certificate for `name` signed by `ca`.
+fn tls12_acceptor_signed(ca: &Ca, name: &str) -> TlsAcceptor {
+    let p = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = p.signed_by(&key, &ca.cert, &ca.key).unwrap();
+    let chain = vec![rustls::pki_types::CertificateDer::from(cert.der().to_vec())];
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        key.serialize_der(),
+    ));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    TlsAcceptor::from(Arc::new(config))
+}
+
+/// Parses one backend whose only server line carries `params`.
+fn server_cfg(params: &str) -> (lbcore::config::proxy::ProxyConfig, String) {
+    let text = format!(
+        "defaults\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\nbackend be\n  option httpchk GET /owa/healthcheck.htm\n  server cas1 {params}\n"
+    );
+    let (cfg, d) = lbcore::config::haproxy::parse_str(
+        &text,
+        std::path::Path::new("t.cfg"),
+        &Default::default(),
+    );
+    (cfg.unwrap_or_else(|| panic!("{d}")), text)
+}
+
+#[tokio::test]
+async fn verify_required_with_ca_file_checks_the_chain_and_the_name() {
+    let dir = TempDir::new("verify");
+    let ca = make_ca("Exchange Lab CA");
+    let other = make_ca("Other CA");
+    let ca_pem = dir.write("ca.pem", &ca.cert.pem());
+    let other_pem = dir.write("other.pem", &other.cert.pem());
+    let (a, _, _) = http_server(200, Some(tls12_acceptor_signed(&ca, "cas1.example.org"))).await;
+
+    let check = |params: String| {
+        let (cfg, _) = server_cfg(&params);
+        let be = &cfg.backends[0];
+        assert!(preflight(&cfg).is_empty(), "{}", preflight(&cfg));
+        let tls = TlsCheck::for_server(&be.servers[0]).unwrap().unwrap();
+        let kind = be.health_check.clone();
+        async move { run_check(&kind, a, Some(&tls), T).await }
+    };
+    let base = format!("{a} check check-ssl verify required");
+    // Right CA, SNI = the certificate's name: the HTTPS check passes.
+    let r = check(format!(
+        "{base} ca-file {} check-sni cas1.example.org",
+        ca_pem.display()
+    ))
+    .await;
+    assert_eq!((r.status, r.code), (Status::L7Ok, Some(200)), "{r:?}");
+    // Another CA: the handshake fails, L6RSP as HAProxy.
+    let r = check(format!(
+        "{base} ca-file {} check-sni cas1.example.org",
+        other_pem.display()
+    ))
+    .await;
+    assert_eq!(r.status, Status::L6Rsp, "{r:?}");
+    assert!(r.info.starts_with("SSL handshake failure ("), "{r:?}");
+    assert!(r.info.contains("UnknownIssuer"), "{r:?}");
+    // Right CA, wrong name sent: refused.
+    let r = check(format!(
+        "{base} ca-file {} check-sni owa.example.org",
+        ca_pem.display()
+    ))
+    .await;
+    assert_eq!(r.status, Status::L6Rsp, "{r:?}");
+    assert!(r.info.contains("not valid for name"), "{r:?}");
+    // No SNI: verifyhost names the certificate.
+    let r = check(format!(
+        "{base} ca-file {} verifyhost cas2.example.org",
+        ca_pem.display()
+    ))
+    .await;
+    assert_eq!(r.status, Status::L6Rsp, "{r:?}");
+    let r = check(format!(
+        "{base} ca-file {} verifyhost cas1.example.org",
+        ca_pem.display()
+    ))
+    .await;
+    assert_eq!(r.status, Status::L7Ok, "{r:?}");
+    // Neither SNI nor verifyhost: HAProxy checks the chain only.
+    let r = check(format!("{base} ca-file {}", ca_pem.display())).await;
+    assert_eq!(r.status, Status::L7Ok, "{r:?}");
+    let r = check(format!("{base} ca-file {}", other_pem.display())).await;
+    assert_eq!(r.status, Status::L6Rsp, "{r:?}");
+    // verify none with SNI: any certificate.
+    let r = check(format!(
+        "{a} check check-ssl verify none check-sni owa.example.org"
+    ))
+    .await;
+    assert_eq!(r.status, Status::L7Ok, "{r:?}");
+}
+
+#[test]
+fn preflight_reports_unreadable_ca_files_bad_names_and_bad_regexes_where_written() {
+    let dir = TempDir::new("preflight");
+    let junk = dir.write("junk.pem", "not a certificate\n");
+    let missing = dir.0.join("missing.pem");
+    let text = format!(
+        "defaults\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n\
+backend be\n  option httpchk\n  http-check expect rstring (unclosed\n  http-check expect rstatus ^2\n\
+  server a 192.0.2.1:443 check check-ssl ca-file {}\n\
+  server b 192.0.2.2:443 check check-ssl ca-file {}\n\
+  server c 192.0.2.3:443 check check-ssl verify none check-sni bad_name!\n",
+        missing.display(),
+        junk.display()
+    );
+    let (cfg, d) = lbcore::config::haproxy::parse_str(
+        &text,
+        std::path::Path::new("t.cfg"),
+        &Default::default(),
+    );
+    let cfg = cfg.unwrap_or_else(|| panic!("{d}"));
+    let d = preflight(&cfg).to_string();
+    let lines: Vec<&str> = d.lines().collect();
+    assert_eq!(lines.len(), 4, "{d}");
+    assert_eq!(
+        lines[0],
+        format!(
+            "t.cfg:9:48: error: 'server be/a': 'ca-file' : unable to load {}: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
+    assert_eq!(
+        lines[1],
+        format!(
+            "t.cfg:10:48: error: 'server be/b': 'ca-file' : unable to load {}: no PEM certificate in it",
+            junk.display()
+        )
+    );
+    assert_eq!(
+        lines[2],
+        "t.cfg:11:1: error: 'server be/c': invalid check-sni name 'bad_name!'"
+    );
+    assert!(
+        lines[3].starts_with("t.cfg:7:29: error: backend 'be': invalid regular expression '(unclosed' in 'http-check expect': "),
+        "{d}"
+    );
 }

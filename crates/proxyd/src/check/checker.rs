@@ -1,4 +1,4 @@
-//! The per-server checker task: runs [`run_check_with`] every `Health::next_interval()`, the
+//! The per-server checker task: runs [`run_check`] every `Health::next_interval()`, the
 //! first one at a deterministic offset in `[0, inter)` so a backend's checks are spread, feeds
 //! `lbcore::balance::Health` and, on UP/DOWN, logs HAProxy's line and flips the usable flag.
 //!
@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::probe::{CheckOptions, CheckResult, run_check_with};
+use super::probe::{CheckResult, run_check};
 use super::tls::TlsCheck;
 
 /// A flag the relay reads to know whether a server may take traffic.
@@ -88,10 +88,8 @@ pub struct CheckSpec {
     pub id: u32,
     /// Address checked: `addr` if set, else the server's; port `port` if set, else the server's.
     pub target: SocketAddr,
-    /// What to check.
+    /// What to check (`http-check` rules included).
     pub kind: HealthCheck,
-    /// Per-check options (`http-check expect status`).
-    pub options: CheckOptions,
     /// `check-ssl` (or `None` for plain TCP).
     pub tls: Option<TlsCheck>,
     /// Time allowed per check (`timeout check`, else `inter`, as HAProxy).
@@ -111,9 +109,10 @@ pub struct CheckSpec {
 }
 
 impl CheckSpec {
-    /// Builds the spec of `server` in `backend`, honouring `addr`, `port`, `check-ssl` and
-    /// `verify none` (`verify required` has no CA file in the model: it uses an empty root store
-    /// and so fails every check, which is visible rather than silently insecure).
+    /// Builds the spec of `server` in `backend`, honouring `addr`, `port`, `check-ssl`, `verify`,
+    /// `ca-file`, `check-sni` and `verifyhost`. [`super::preflight`] reports unusable TLS
+    /// settings at startup; if they fail here anyway (a CA file removed since), the check
+    /// trusts no certificate and so fails, visibly rather than silently insecure.
     pub fn from_server(
         backend: &str,
         server: &Server,
@@ -127,11 +126,19 @@ impl CheckSpec {
                 server: server.name.clone(),
             })?;
         let ip = server.check_addr.unwrap_or(server.addr);
-        let tls = server.check_ssl.then(|| match server.verify {
-            Some(lbcore::config::proxy::Verify::Required) => {
-                TlsCheck::verified(rustls::RootCertStore::empty(), None)
-            }
-            _ => TlsCheck::insecure(),
+        let tls = TlsCheck::for_server(server).unwrap_or_else(|e| {
+            tracing::error!(
+                backend = %backend,
+                server = %server.name,
+                at = %e.span,
+                error = %e.message,
+                "tls check settings unusable; the check trusts no certificate"
+            );
+            Some(TlsCheck::verified(
+                rustls::RootCertStore::empty(),
+                None,
+                None,
+            ))
         });
         Ok(CheckSpec {
             backend: backend.to_owned(),
@@ -139,7 +146,6 @@ impl CheckSpec {
             id: server.id,
             target: SocketAddr::new(ip, port),
             kind: kind.clone(),
-            options: CheckOptions::default(),
             tls,
             timeout: timeout_check.unwrap_or(server.inter),
             inter: server.inter,
@@ -309,7 +315,7 @@ pub fn spawn_checker(
             }
             let result = tokio::select! {
                 () = shutdown.cancelled() => return,
-                r = run_check_with(&spec.kind, spec.target, spec.tls.as_ref(), spec.timeout, &spec.options) => r,
+                r = run_check(&spec.kind, spec.target, spec.tls.as_ref(), spec.timeout) => r,
             };
             tracing::debug!(
                 backend = %spec.backend,

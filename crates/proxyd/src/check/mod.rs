@@ -6,6 +6,7 @@
 //! announcing DOWN transitions on a watch channel (`on-marked-down shutdown-sessions`).
 
 pub mod checker;
+pub mod preflight;
 pub mod probe;
 pub mod tls;
 
@@ -13,5 +14,6 @@ pub use checker::{
     CheckError, CheckSpec, Checker, Peer, ServerCheck, UsableFlag, first_check_offset, spawn_all,
     spawn_checker, transition_line,
 };
-pub use probe::{CheckOptions, CheckResult, Status, run_check, run_check_with};
-pub use tls::TlsCheck;
+pub use preflight::preflight;
+pub use probe::{CheckResult, HTTP_CHECK_BUFSIZE, Status, run_check};
+pub use tls::{TlsCheck, TlsSetupError, load_ca_file};

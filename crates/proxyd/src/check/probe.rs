@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use lbcore::config::proxy::{ExpectKind, HealthCheck, TcpCheckStep};
+use lbcore::config::proxy::{ExpectKind, HealthCheck, HttpExpect, HttpMatch, TcpCheckStep};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
@@ -98,12 +98,8 @@ impl CheckResult {
     }
 }
 
-/// Options of a check that the lbcore model does not carry on [`HealthCheck`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CheckOptions {
-    /// `http-check expect status N`: only this status passes (otherwise any 2xx or 3xx).
-    pub expect_status: Option<u16>,
-}
+/// Most of an HTTP check answer read (headers and body): HAProxy's default `tune.bufsize`.
+pub const HTTP_CHECK_BUFSIZE: usize = 16 * 1024;
 
 /// A failed step: status and description.
 type Fail = (Status, Option<u16>, String);
@@ -113,23 +109,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 type Conn = Box<dyn Io>;
 
 /// Runs one check of `kind` against `target`, over TLS when `ssl` is given (`check-ssl`), giving
-/// up after `timeout` for the whole check. 2xx and 3xx HTTP answers pass, as in HAProxy.
+/// up after `timeout` for the whole check. Without `http-check expect`, 2xx and 3xx HTTP answers
+/// pass, as in HAProxy.
 pub async fn run_check(
     kind: &HealthCheck,
     target: SocketAddr,
     ssl: Option<&TlsCheck>,
     timeout: Duration,
-) -> CheckResult {
-    run_check_with(kind, target, ssl, timeout, &CheckOptions::default()).await
-}
-
-/// [`run_check`] with the extra [`CheckOptions`].
-pub async fn run_check_with(
-    kind: &HealthCheck,
-    target: SocketAddr,
-    ssl: Option<&TlsCheck>,
-    timeout: Duration,
-    opts: &CheckOptions,
 ) -> CheckResult {
     let start = Instant::now();
     let deadline = start + timeout;
@@ -154,7 +140,19 @@ pub async fn run_check_with(
             method,
             uri,
             version,
-        } => http(target, ssl, deadline, method, uri, version, opts).await,
+            headers,
+            body,
+            expect,
+        } => {
+            let req = HttpRequest {
+                method,
+                uri,
+                version,
+                headers,
+                body,
+            };
+            http(target, ssl, deadline, &req, expect).await
+        }
         HealthCheck::Smtp { verb, domain } => smtp(target, ssl, deadline, verb, domain).await,
         HealthCheck::TcpCheck(steps) => tcp_check(target, ssl, deadline, steps).await,
     };
@@ -191,7 +189,13 @@ async fn connect(
     .await
     {
         Err(_) => Err((Status::L6Tout, None, String::new())),
-        Ok(Err(e)) => Err((Status::L6Rsp, None, io_info(&e))),
+        // HAProxy reports a failed handshake (certificate refused included) as L6RSP with
+        // "SSL handshake failure"; the TLS library's reason follows in parentheses.
+        Ok(Err(e)) => Err((
+            Status::L6Rsp,
+            None,
+            format!("SSL handshake failure ({})", io_info(&e)),
+        )),
         Ok(Ok(s)) => Ok(Box::new(s)),
     }
 }
@@ -241,34 +245,170 @@ async fn read_line(conn: &mut Conn, buf: &mut Vec<u8>, deadline: Instant) -> Res
     }
 }
 
+/// What an HTTP check sends (`option httpchk` and `http-check send`).
+struct HttpRequest<'a> {
+    method: &'a str,
+    uri: &'a str,
+    version: &'a str,
+    headers: &'a [(String, String)],
+    body: &'a str,
+}
+
+impl HttpRequest<'_> {
+    fn bytes(&self) -> Vec<u8> {
+        let mut r = format!("{} {} {}\r\n", self.method, self.uri, self.version);
+        for (name, value) in self.headers {
+            r.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !self.body.is_empty() {
+            r.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
+        }
+        r.push_str("Connection: close\r\n\r\n");
+        r.push_str(self.body);
+        r.into_bytes()
+    }
+}
+
+/// A parsed HTTP check answer: status code, reason phrase and (bounded) body.
+struct HttpAnswer {
+    code: u16,
+    reason: String,
+    body: Vec<u8>,
+}
+
 async fn http(
     target: SocketAddr,
     ssl: Option<&TlsCheck>,
     deadline: Instant,
-    method: &str,
-    uri: &str,
-    version: &str,
-    opts: &CheckOptions,
+    req: &HttpRequest<'_>,
+    expect: &[HttpExpect],
 ) -> Result<(Status, Option<u16>, String), Fail> {
     let mut conn = connect(target, ssl, deadline).await?;
-    let request = format!("{method} {uri} {version}\r\nConnection: close\r\n\r\n");
-    write_all(&mut conn, request.as_bytes(), deadline).await?;
+    write_all(&mut conn, &req.bytes(), deadline).await?;
+    let need_body = expect
+        .iter()
+        .any(|e| matches!(e.matcher, HttpMatch::String(_) | HttpMatch::Rstring(_)));
+    let answer = read_http_answer(&mut conn, deadline, need_body).await?;
+    if expect.is_empty() {
+        // HAProxy without `http-check expect`: any 2xx or 3xx passes, else L7STS.
+        let status = if (200..400).contains(&answer.code) {
+            Status::L7Ok
+        } else {
+            Status::L7Sts
+        };
+        return Ok((status, Some(answer.code), answer.reason));
+    }
+    for e in expect {
+        evaluate_expect(e, &answer)?;
+    }
+    Ok((Status::L7Ok, Some(answer.code), answer.reason))
+}
+
+/// One `http-check expect` rule against the answer (HAProxy `tcpcheck_eval_expect_http`):
+/// status matchers fail with L7STS and the reason phrase, body matchers with L7RSP.
+fn evaluate_expect(e: &HttpExpect, a: &HttpAnswer) -> Result<(), Fail> {
+    let regex = |p: &str| {
+        regex::bytes::Regex::new(p).map_err(|err| {
+            (
+                Status::L7Rsp,
+                Some(a.code),
+                format!("invalid regex '{p}': {err}"),
+            )
+        })
+    };
+    let (matched, body_rule) = match &e.matcher {
+        HttpMatch::Status(ranges) => (
+            ranges.iter().any(|&(lo, hi)| (lo..=hi).contains(&a.code)),
+            false,
+        ),
+        HttpMatch::Rstatus(p) => (regex(p)?.is_match(a.code.to_string().as_bytes()), false),
+        HttpMatch::String(p) | HttpMatch::Rstring(p) => {
+            if a.body.is_empty() {
+                return Err((
+                    Status::L7Rsp,
+                    Some(a.code),
+                    "HTTP content check could not find a response body".to_owned(),
+                ));
+            }
+            let m = match &e.matcher {
+                HttpMatch::Rstring(_) => regex(p)?.is_match(&a.body),
+                _ => a.body.windows(p.len()).any(|w| w == p.as_bytes()),
+            };
+            (m, true)
+        }
+    };
+    if matched != e.negated {
+        return Ok(());
+    }
+    if !body_rule {
+        return Err((Status::L7Sts, Some(a.code), a.reason.clone()));
+    }
+    let info = if e.negated {
+        "HTTP check matched unwanted content"
+    } else {
+        "HTTP content check did not match"
+    };
+    Err((Status::L7Rsp, Some(a.code), info.to_owned()))
+}
+
+/// Reads the status line, the headers and, when `need_body`, the body until the end of the
+/// stream, `Content-Length` or [`HTTP_CHECK_BUFSIZE`] bytes, whichever comes first.
+async fn read_http_answer(
+    conn: &mut Conn,
+    deadline: Instant,
+    need_body: bool,
+) -> Result<HttpAnswer, Fail> {
     let mut buf = Vec::new();
-    let line = read_line(&mut conn, &mut buf, deadline).await?;
+    let line = read_line(conn, &mut buf, deadline).await?;
     // Status line: HTTP/1.x SP 3DIGIT SP reason.
     let mut parts = line.splitn(3, ' ');
     let proto = parts.next().unwrap_or("");
     let code = parts.next().and_then(|c| c.parse::<u16>().ok());
     let reason = parts.next().unwrap_or("").to_owned();
-    let Some(code) = code.filter(|_| proto.starts_with("HTTP/")) else {
+    let Some(code) = code.filter(|c| proto.starts_with("HTTP/") && (100..=999).contains(c)) else {
         return Err((Status::L7Rsp, None, line));
     };
-    let ok = match opts.expect_status {
-        Some(want) => code == want,
-        None => (200..400).contains(&code),
-    };
-    let status = if ok { Status::L7Ok } else { Status::L7Sts };
-    Ok((status, Some(code), reason))
+    if !need_body {
+        return Ok(HttpAnswer {
+            code,
+            reason,
+            body: Vec::new(),
+        });
+    }
+    let mut length = None;
+    let mut header_bytes = line.len();
+    loop {
+        let h = read_line(conn, &mut buf, deadline).await?;
+        header_bytes += h.len() + 2;
+        if h.is_empty() {
+            break;
+        }
+        if header_bytes > HTTP_CHECK_BUFSIZE {
+            return Err((Status::L7Rsp, Some(code), "headers too long".to_owned()));
+        }
+        if let Some((name, value)) = h.split_once(':')
+            && name.trim().eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse::<usize>().ok();
+        }
+    }
+    let cap = length.unwrap_or(usize::MAX).min(HTTP_CHECK_BUFSIZE);
+    // Bounded by `cap` and the deadline; a timeout after part of the body is matched as is,
+    // as HAProxy matches what fits in its buffer.
+    while buf.len() < cap {
+        match read_more(conn, &mut buf, deadline).await {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) if buf.is_empty() => return Err(e),
+            Err(_) => break,
+        }
+    }
+    buf.truncate(cap);
+    Ok(HttpAnswer {
+        code,
+        reason,
+        body: buf,
+    })
 }
 
 /// Reads one (possibly multi-line `NNN-`) SMTP reply: code and the text of its last line.

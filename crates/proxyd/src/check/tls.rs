@@ -1,15 +1,26 @@
-//! TLS client settings for health checks (`check-ssl`, `verify none|required`, ssl-hello-chk),
-//! on rustls with TLS 1.2 and 1.3 only (never SSLv3, reference §3.6).
+//! TLS client settings for health checks (`check-ssl`, `verify none|required`, `ca-file`,
+//! `check-sni`, `verifyhost`, ssl-hello-chk), on rustls with TLS 1.2 and 1.3 only (never SSLv3,
+//! reference §3.6).
 //!
-//! Owns the client configuration; it must not open connections itself.
+//! Name checking follows HAProxy 2.6 (`ssl_sock_srv_verifycbk`): the certificate must carry the
+//! SNI the check sent (`check-sni`), else the `verifyhost` name; with neither, `verify required`
+//! checks the chain only. Owns the client configuration and reading `ca-file`; it must not open
+//! connections itself.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
+use lbcore::config::proxy::{Server, Verify};
+use lbcore::diag::Span;
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio_rustls::TlsConnector;
 
 /// TLS settings of a check.
@@ -27,42 +38,117 @@ impl std::fmt::Debug for TlsCheck {
     }
 }
 
+/// A server's TLS check settings that cannot be used, with where the problem is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSetupError {
+    /// The `ca-file` path, or the `server` line.
+    pub span: Span,
+    /// What is wrong.
+    pub message: String,
+}
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn builder() -> rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier> {
+fn config(verifier: CheckVerifier) -> ClientConfig {
     ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
         .expect("ring provider supports TLS 1.2 and 1.3")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth()
+}
+
+/// Reads the PEM certificates of `path` into a root store; at least one is required.
+pub fn load_ca_file(path: &Path) -> Result<RootCertStore, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("unable to load {}: {e}", path.display()))?;
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| format!("unable to load {}: {e}", path.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("unable to load {}: {e}", path.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!(
+            "unable to load {}: no PEM certificate in it",
+            path.display()
+        ));
+    }
+    Ok(roots)
+}
+
+fn dns_name(name: &str, what: &str, span: &Span) -> Result<ServerName<'static>, TlsSetupError> {
+    ServerName::try_from(name.to_owned()).map_err(|_| TlsSetupError {
+        span: span.clone(),
+        message: format!("invalid {what} name '{name}'"),
+    })
 }
 
 impl TlsCheck {
     /// `check-ssl verify none`: any certificate is accepted (handshake signatures still checked).
     pub fn insecure() -> Self {
-        let config = builder()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
-            .with_no_client_auth();
         TlsCheck {
-            connector: TlsConnector::from(Arc::new(config)),
+            connector: TlsConnector::from(Arc::new(config(CheckVerifier::any()))),
             sni: None,
         }
     }
 
-    /// `check-ssl verify required`: the certificate must chain to `roots` and name `sni` (or the
-    /// target IP address when `sni` is `None`).
-    pub fn verified(roots: RootCertStore, sni: Option<ServerName<'static>>) -> Self {
-        let config = builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    /// `check-ssl verify required`: the certificate must chain to `roots`, and carry `sni` when
+    /// one is sent, else `verifyhost` when given (else only the chain is checked, as HAProxy).
+    pub fn verified(
+        roots: RootCertStore,
+        sni: Option<ServerName<'static>>,
+        verifyhost: Option<ServerName<'static>>,
+    ) -> Self {
+        let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .ok();
+        let verifier = CheckVerifier {
+            provider: provider(),
+            webpki: Some(inner),
+            name: sni.clone().or(verifyhost),
+        };
         TlsCheck {
-            connector: TlsConnector::from(Arc::new(config)),
+            connector: TlsConnector::from(Arc::new(config(verifier))),
             sni,
         }
     }
 
-    /// Sets the SNI / verified name.
+    /// The check TLS settings of `server`: `None` without `check-ssl`. Reads `ca-file` (the
+    /// whole file, at every call: call it once per server at startup).
+    pub fn for_server(server: &Server) -> Result<Option<Self>, TlsSetupError> {
+        if !server.check_ssl {
+            return Ok(None);
+        }
+        let sni = match &server.check_sni {
+            Some(n) => Some(dns_name(n, "check-sni", &server.span)?),
+            None => None,
+        };
+        if server.verify != Some(Verify::Required) {
+            let t = TlsCheck::insecure();
+            return Ok(Some(match sni {
+                Some(n) => t.with_sni(n),
+                None => t,
+            }));
+        }
+        let verifyhost = match &server.verifyhost {
+            Some(n) => Some(dns_name(n, "verifyhost", &server.span)?),
+            None => None,
+        };
+        let roots = match &server.ca_file {
+            Some(ca) => load_ca_file(&ca.path).map_err(|message| TlsSetupError {
+                span: ca.span.clone(),
+                message,
+            })?,
+            // The config parser refuses this; an empty store fails every check.
+            None => RootCertStore::empty(),
+        };
+        Ok(Some(TlsCheck::verified(roots, sni, verifyhost)))
+    }
+
+    /// Sets the SNI (and so the verified name).
     pub fn with_sni(mut self, sni: ServerName<'static>) -> Self {
         self.sni = Some(sni);
         self
@@ -72,6 +158,7 @@ impl TlsCheck {
         &self.connector
     }
 
+    /// The SNI, or the target IP address (rustls then sends no SNI).
     pub(crate) fn server_name(&self, target: SocketAddr) -> ServerName<'static> {
         self.sni
             .clone()
@@ -79,20 +166,63 @@ impl TlsCheck {
     }
 }
 
-/// `verify none`: trusts every certificate, as HAProxy's `check-ssl verify none`.
+/// The certificate verifier of checks: accept anything (`verify none`), or webpki with
+/// HAProxy's name rule.
 #[derive(Debug)]
-struct AcceptAny(Arc<CryptoProvider>);
+struct CheckVerifier {
+    provider: Arc<CryptoProvider>,
+    /// `None`: `verify none`. `Some(None)`: no usable root (every certificate is refused).
+    webpki: Option<Option<Arc<WebPkiServerVerifier>>>,
+    /// The name the certificate must carry; `None`: chain only.
+    name: Option<ServerName<'static>>,
+}
 
-impl ServerCertVerifier for AcceptAny {
+impl CheckVerifier {
+    fn any() -> Self {
+        CheckVerifier {
+            provider: provider(),
+            webpki: None,
+            name: None,
+        }
+    }
+}
+
+impl ServerCertVerifier for CheckVerifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        let Some(webpki) = &self.webpki else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        let Some(webpki) = webpki else {
+            return Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            ));
+        };
+        match &self.name {
+            Some(name) => {
+                webpki.verify_server_cert(end_entity, intermediates, name, ocsp_response, now)
+            }
+            None => match webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ) {
+                // No SNI and no verifyhost: HAProxy verifies the chain only.
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                )) => Ok(ServerCertVerified::assertion()),
+                r => r,
+            },
+        }
     }
 
     fn verify_tls12_signature(
@@ -105,7 +235,7 @@ impl ServerCertVerifier for AcceptAny {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -119,11 +249,13 @@ impl ServerCertVerifier for AcceptAny {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
