@@ -292,3 +292,36 @@ impl XorShift {
         }
     }
 }
+
+/// A deterministic pseudo-random byte stream that stays fast in debug builds: one block of
+/// xorshift64 output, and chunk `k` of the stream is that block rotated left by
+/// `k × 8191 mod len` bytes. Every chunk differs from every other (8191 is odd and the length a
+/// power of two), so lost, repeated, reordered or corrupted data shows, while producing a chunk
+/// is two `memcpy`s instead of a per-word loop (about 16 s per GiB unoptimised).
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    block: Vec<u8>,
+}
+
+impl Pattern {
+    /// A pattern of `len`-byte chunks (a power of two, at least 8) from `seed`.
+    pub fn new(seed: u64, len: usize) -> Self {
+        assert!(len.is_power_of_two() && len >= 8);
+        let mut block = vec![0u8; len];
+        XorShift::new(seed).fill(&mut block);
+        Pattern { block }
+    }
+
+    /// Chunk length.
+    pub fn len(&self) -> usize {
+        self.block.len()
+    }
+
+    /// Writes chunk `k` into `buf` (`buf.len() == self.len()`).
+    pub fn chunk(&self, k: u64, buf: &mut [u8]) {
+        let n = self.block.len();
+        let r = usize::try_from(k.wrapping_mul(8191) % n as u64).unwrap();
+        buf[..n - r].copy_from_slice(&self.block[r..]);
+        buf[n - r..].copy_from_slice(&self.block[..r]);
+    }
+}
