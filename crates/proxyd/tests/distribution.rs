@@ -184,6 +184,44 @@ async fn leastconn_sends_new_connections_to_the_least_loaded_and_rotates_ties() 
     p.stop().await;
 }
 
+/// Weighted `balance leastconn`, weights 1:2, 30 long-lived connections. HAProxy's key is
+/// `served × SRV_EWGHT_MAX / (weight × 16)` with SRV_EWGHT_MAX = 4096, i.e. 256 per connection on
+/// `a` and 128 on `b`; each new connection goes to a server with the smallest key. From (0, 0)
+/// every three picks return to equal keys at (k, 2k), so 30 connections end exactly 10:20.
+#[tokio::test]
+async fn weighted_leastconn_holds_long_lived_load_in_proportion() {
+    let a = Backend::local("a").await;
+    let b = Backend::local("b").await;
+    let p = start(&format!(
+        "{DEFAULTS}listen wlc\n bind 127.0.0.1:1\n balance leastconn\n server a {} weight 1\n server b {} weight 2\n",
+        a.addr, b.addr
+    ));
+    let key = |served: u64, weight: u64| served * 4096 / (weight * 16);
+    let mut held = Vec::new();
+    let (mut na, mut nb) = (0u64, 0u64);
+    for _ in 0..30 {
+        let (ka, kb) = (key(na, 1), key(nb, 2));
+        let (tag, s) = hold(p.addr("wlc")).await;
+        match tag.as_str() {
+            "a" => {
+                assert!(ka <= kb, "a (key {ka}) taken over b (key {kb})");
+                na += 1;
+            }
+            "b" => {
+                assert!(kb <= ka, "b (key {kb}) taken over a (key {ka})");
+                nb += 1;
+            }
+            other => panic!("{other}"),
+        }
+        held.push(s);
+    }
+    assert_eq!((na, nb), (10, 20));
+    for s in held {
+        release(s).await;
+    }
+    p.stop().await;
+}
+
 const SOURCES: usize = 1000;
 
 fn sources() -> Vec<IpAddr> {
