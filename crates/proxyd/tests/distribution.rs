@@ -556,6 +556,7 @@ async fn big_transfer_is_relayed_intact_both_ways() {
 /// 127.0.0.3 at the very port the frontend binds on 127.0.0.1. Checks are switched off (they would
 /// speak TLS and SMTP to the tagged backends). `hub_smtp` keeps its relay ACL, so 127.0.0.1 is
 /// refused there; its `198.51.100.10` pattern is then rewritten to 127.0.0.2, which is relayed.
+/// The shipped affinity holds too: a source's HTTPS and RPC connections reach the same CAS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shipped_haproxy_cfg_serves_every_frontend() {
     use lbcore::config::proxy::AclPattern;
@@ -647,6 +648,29 @@ async fn shipped_haproxy_cfg_serves_every_frontend() {
         assert!(tag.starts_with(&format!("{fe}/")), "{fe} at {addr}: {tag}");
         if let Some(tags) = by_port.get(&addr.port()) {
             assert!(tags.contains(&tag), "{fe} at {addr}: {tag} not on the port");
+        }
+    }
+    // The shared `st_src_cas` table: 20 sources reach HTTPS first (in order), then every RPC port
+    // (in reverse order); each lands on the same CAS everywhere.
+    let server = |t: Option<String>| t.and_then(|t| t.split_once('/').map(|(_, s)| s.to_string()));
+    let srcs: Vec<IpAddr> = (0..20).map(source).collect();
+    let mut cas = Vec::new();
+    for &s in &srcs {
+        cas.push(server(tag_from(s, p.addr("cas_https")).await).expect("https reached no CAS"));
+    }
+    assert!(
+        cas.iter().any(|c| c == "cas1") && cas.iter().any(|c| c == "cas2"),
+        "{cas:?}"
+    );
+    for (_, addr) in p.addrs.iter().filter(|(n, _)| n == "cas_rpc") {
+        for (i, &s) in srcs.iter().enumerate().rev() {
+            let got = server(tag_from(s, *addr).await);
+            assert_eq!(
+                got.as_deref(),
+                Some(cas[i].as_str()),
+                "{s} to RPC port {}",
+                addr.port()
+            );
         }
     }
     p.stop().await;
