@@ -1134,8 +1134,12 @@ impl Parser<'_> {
         let negated = w[0].text == "no";
         let base = usize::from(negated);
         if negated && arg(w, 1) != Some("option") {
-            let names: Vec<&str> = PROXY_KW.iter().map(|(k, _)| *k).collect();
-            self.unknown(&w[0], kind.word(), &names);
+            // `no` only negates options in proxy sections (CFG §4: "no option <name>").
+            let at = w.get(1).unwrap_or(&w[0]);
+            self.d.error(
+                &at.span,
+                "'no' is only supported before 'option' ('no option <name>')",
+            );
             return;
         }
         let Some(o) = self.need(w, base + 1, "an option name") else {
