@@ -2,11 +2,55 @@
 //!
 //! Owns moving bytes (splice(2) through a pipe on Linux, a buffer copy otherwise or when a pipe
 //! cannot be made), half-close (EOF on one side becomes `shutdown(SHUT_WR)` on the other while the
-//! opposite direction keeps flowing) and the idle timeout. It must not choose servers or log.
+//! opposite direction keeps flowing) and the client and server inactivity timeouts. It must not
+//! choose servers or log.
+//!
+//! # Timeouts (HAProxy 2.6, TCP mode, no `option independent-streams`)
+//!
+//! HAProxy arms four timers per session: a read and a write timer on each side. The client side
+//! uses `timeout client`, the server side `timeout server`. Implemented here exactly that way:
+//!
+//! - **Read timer of a side**: armed while its direction waits for input from that side; it is
+//!   pushed back by every read from that side *and by every write to that side*. The second rule
+//!   is HAProxy's "to prevent the client from expiring read timeouts during writes, we refresh
+//!   it" (`stream_interface.c`/`stconn.c`, skipped only with `option independent-streams`).
+//!   When it fires, HAProxy shuts that side's read (`sc_shutr`) and the shutdown propagates as a
+//!   FIN to the other side, exactly like an EOF: the other direction keeps running until it ends
+//!   by itself or by its own timer. The session is logged `cD` (client read timer) or `sD`
+//!   (server read timer), CFG §8.5.
+//! - **Write timer of a side**: armed while bytes wait to be written to that side and the socket
+//!   accepts none; pushed back by each partial write. When it fires the session is aborted and
+//!   logged `cD` (writing to the client) or `sD` (writing to the server).
+//! - The first timer or error that fires decides the termination code (HAProxy sets
+//!   `SF_ERR_*` once). I/O errors abort the session: `CD` for the client side, `SD` for the
+//!   server side.
+//!
+//! Consequences:
+//!
+//! - **Both directions idle**: the side with the shorter timeout expires first and names the
+//!   code; its peer gets a FIN. The session ends when the peer closes in turn, or when the
+//!   other side's own timer expires (HAProxy's `timeout client-fin`/`server-fin` do not exist
+//!   here). With the usual equal timeouts, both fire together and the code is `cD` (the
+//!   request direction is checked first, as in `process_stream`).
+//! - **One direction streams, the other is idle** (Exchange RPC: `RPC_OUT_DATA` pushes to the
+//!   client for minutes while the client says nothing): writes to the silent side refresh its
+//!   read timer, so the session lives as long as bytes flow either way, whatever the two
+//!   timeouts. It expires only after both directions have been silent for the relevant timeout.
+//!   This is unlike the previous `min(timeout client, timeout server)` of total silence only in
+//!   *which* code is logged and in that each side now has its own duration.
+//!
+//! # Memory of idle connections
+//!
+//! A direction owns no pipe and no buffer while it waits for input: the pipe (or the 16 KiB
+//! copy buffer, HAProxy's `tune.bufsize`) is taken on the first readable event and given back as
+//! soon as a read would block again after everything read was written. Empty pipes go to a small
+//! process-wide pool (as HAProxy's `get_pipe`/`put_pipe`), so busy connections do not create
+//! and close pipes per message. An idle connection costs its two sockets and its task.
 
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::OwnedFd;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -17,6 +61,12 @@ use tokio::net::TcpStream;
 /// Bytes moved per splice(2) call (HAProxy's default pipe size).
 const CHUNK: usize = 64 * 1024;
 
+/// Copy buffer when splice is not used (HAProxy's default `tune.bufsize`).
+const BUF: usize = 16 * 1024;
+
+/// Empty pipes kept for reuse.
+const POOLED_PIPES: usize = 256;
+
 /// Bytes relayed in each direction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
@@ -26,65 +76,121 @@ pub struct Totals {
     pub to_client: u64,
 }
 
+/// The inactivity timeouts of a relay (`None`: never expires).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `timeout client`.
+    pub client: Option<Duration>,
+    /// `timeout server`.
+    pub server: Option<Duration>,
+}
+
 /// How a relay ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
     /// Both sides closed their write half.
     Closed,
-    /// No byte moved in either direction for the idle timeout.
-    Idle,
-    /// An I/O error on one side.
-    Error,
+    /// The client side timed out first (`timeout client`): `cD`.
+    ClientTimeout,
+    /// The server side timed out first (`timeout server`): `sD`.
+    ServerTimeout,
+    /// An I/O error on the client socket: `CD`.
+    ClientError,
+    /// An I/O error on the server socket: `SD`.
+    ServerError,
     /// Stopped from outside (the server was marked DOWN with `on-marked-down shutdown-sessions`).
     Killed,
 }
 
+impl End {
+    /// HAProxy's two-character termination state for a session that reached the data phase.
+    pub fn termination(self) -> &'static str {
+        match self {
+            End::Closed => "--",
+            End::ClientTimeout => "cD",
+            End::ServerTimeout => "sD",
+            End::ClientError => "CD",
+            End::ServerError => "SD",
+            // HAProxy's `D`: killed because the server went DOWN (`SF_ERR_DOWN`).
+            End::Killed => "DD",
+        }
+    }
+}
+
+static PIPES: Mutex<Vec<(OwnedFd, OwnedFd)>> = Mutex::new(Vec::new());
+
 enum Mover {
     Pipe(OwnedFd, OwnedFd),
-    Buf(Vec<u8>),
+    Buf(Box<[u8]>),
 }
 
 impl Mover {
-    fn new(use_splice: bool) -> Self {
-        if use_splice && let Ok((r, w)) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC) {
-            return Mover::Pipe(r, w);
+    fn get(use_splice: bool) -> Self {
+        if use_splice {
+            let pooled = PIPES.lock().ok().and_then(|mut p| p.pop());
+            if let Some((r, w)) = pooled {
+                return Mover::Pipe(r, w);
+            }
+            if let Ok((r, w)) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC) {
+                return Mover::Pipe(r, w);
+            }
         }
-        Mover::Buf(vec![0; CHUNK])
+        Mover::Buf(vec![0; BUF].into_boxed_slice())
+    }
+
+    /// Gives back a mover holding no data (a pipe to the pool, a buffer to the allocator).
+    fn put(self) {
+        if let Mover::Pipe(r, w) = self
+            && let Ok(mut pool) = PIPES.lock()
+            && pool.len() < POOLED_PIPES
+        {
+            pool.push((r, w));
+        }
     }
 }
 
-struct Activity {
+/// One side's read timer: last activity (read from it or write to it) and its timeout.
+struct Side {
     start: Instant,
     last_ms: AtomicU64,
+    timeout: Option<Duration>,
 }
 
-impl Activity {
+impl Side {
+    fn new(start: Instant, timeout: Option<Duration>) -> Self {
+        Side {
+            start,
+            last_ms: AtomicU64::new(0),
+            timeout,
+        }
+    }
     fn touch(&self) {
         let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(ms, Ordering::Relaxed);
+        self.last_ms.fetch_max(ms, Ordering::Relaxed);
     }
-    fn deadline(&self, idle: Duration) -> tokio::time::Instant {
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        let t = self.timeout?;
         let last = self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-        tokio::time::Instant::from_std(last + idle)
+        Some(tokio::time::Instant::from_std(last + t))
     }
 }
 
-/// Waits for `fut` or the idle deadline, re-arming while the other direction is active.
-async fn idle_wait<T>(
-    act: &Activity,
-    idle: Option<Duration>,
+/// Awaits `fut` unless `deadline()` passes first (`None`); the deadline is re-read whenever the
+/// timer fires, so activity elsewhere pushes it back.
+async fn bounded<T>(
+    deadline: impl Fn() -> Option<tokio::time::Instant>,
     fut: impl Future<Output = io::Result<T>>,
-) -> Result<T, End> {
-    let Some(idle) = idle else {
-        return fut.await.map_err(|_| End::Error);
-    };
+) -> Option<io::Result<T>> {
     tokio::pin!(fut);
     loop {
+        let Some(d) = deadline() else {
+            return Some(fut.await);
+        };
         tokio::select! {
-            r = &mut fut => return r.map_err(|_| End::Error),
-            () = tokio::time::sleep_until(act.deadline(idle)) => {
-                if tokio::time::Instant::now() >= act.deadline(idle) {
-                    return Err(End::Idle);
+            r = &mut fut => return Some(r),
+            () = tokio::time::sleep_until(d) => {
+                if deadline().is_some_and(|d| tokio::time::Instant::now() >= d) {
+                    return None;
                 }
             }
         }
@@ -95,85 +201,106 @@ fn to_io(e: nix::errno::Errno) -> io::Error {
     io::Error::from_raw_os_error(e as i32)
 }
 
-/// One direction: read `src` until EOF, write everything to `dst`, then shut `dst`'s write half.
+/// How one direction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Eof,
+    ReadTimeout,
+    WriteTimeout,
+    ReadError,
+    WriteError,
+}
+
+/// One direction: read `src` until EOF, write everything to `dst`. Does not shut `dst`.
 async fn pump(
     src: &TcpStream,
     dst: &TcpStream,
-    mut mover: Mover,
-    act: &Activity,
-    idle: Option<Duration>,
+    src_side: &Side,
+    dst_side: &Side,
+    use_splice: bool,
     count: &AtomicU64,
-) -> End {
+) -> Outcome {
     let flags = SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE;
+    let mut mover: Option<Mover> = None;
     loop {
-        let n = match idle_wait(act, idle, async {
-            loop {
-                src.readable().await?;
-                let r = match &mut mover {
-                    Mover::Pipe(_, w) => src.try_io(Interest::READABLE, || {
-                        splice(src, None, &*w, None, CHUNK, flags).map_err(to_io)
-                    }),
-                    Mover::Buf(buf) => src.try_read(buf),
-                };
-                match r {
-                    Ok(n) => return Ok(n),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => return Err(e),
+        let (n, m) = loop {
+            let m = match mover.take() {
+                Some(m) => m,
+                None => {
+                    match bounded(|| src_side.deadline(), src.readable()).await {
+                        None => return Outcome::ReadTimeout,
+                        Some(Err(_)) => return Outcome::ReadError,
+                        Some(Ok(())) => {}
+                    }
+                    Mover::get(use_splice)
                 }
+            };
+            let mut m = m;
+            let r = match &mut m {
+                Mover::Pipe(_, w) => src.try_io(Interest::READABLE, || {
+                    splice(src, None, &*w, None, CHUNK, flags).map_err(to_io)
+                }),
+                Mover::Buf(buf) => src.try_read(buf),
+            };
+            match r {
+                Ok(n) => break (n, m),
+                // Nothing to read: the direction is idle, give its pipe or buffer back.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => m.put(),
+                Err(_) => return Outcome::ReadError,
             }
-        })
-        .await
-        {
-            Ok(n) => n,
-            Err(end) => return end,
         };
         if n == 0 {
-            // Half-close: the reader saw FIN; pass it on and let the other direction run.
-            let _ = socket2::SockRef::from(dst).shutdown(Shutdown::Write);
-            return End::Closed;
+            m.put();
+            return Outcome::Eof;
         }
-        act.touch();
+        src_side.touch();
         let mut off = 0;
+        let mut progress = tokio::time::Instant::now();
         while off < n {
-            let w = idle_wait(act, idle, async {
-                loop {
-                    dst.writable().await?;
-                    let r = match &mover {
-                        Mover::Pipe(r, _) => dst.try_io(Interest::WRITABLE, || {
-                            splice(r, None, dst, None, n - off, flags).map_err(to_io)
-                        }),
-                        Mover::Buf(buf) => dst.try_write(&buf[off..n]),
-                    };
-                    match r {
-                        Ok(w) => return Ok(w),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                        Err(e) => return Err(e),
-                    }
-                }
-            })
-            .await;
-            match w {
-                Ok(0) => return End::Error,
+            let r = match &m {
+                Mover::Pipe(r, _) => dst.try_io(Interest::WRITABLE, || {
+                    splice(r, None, dst, None, n - off, flags).map_err(to_io)
+                }),
+                Mover::Buf(buf) => dst.try_write(&buf[off..n]),
+            };
+            match r {
+                Ok(0) => return Outcome::WriteError,
                 Ok(w) => {
                     off += w;
                     count.fetch_add(w as u64, Ordering::Relaxed);
-                    act.touch();
+                    // Writing to a side refreshes that side's read timer (HAProxy, non-
+                    // independent streams).
+                    dst_side.touch();
+                    progress = tokio::time::Instant::now();
                 }
-                Err(end) => return end,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let write_deadline = || dst_side.timeout.map(|t| progress + t);
+                    match bounded(write_deadline, dst.writable()).await {
+                        None => return Outcome::WriteTimeout,
+                        Some(Err(_)) => return Outcome::WriteError,
+                        Some(Ok(())) => {}
+                    }
+                }
+                Err(_) => return Outcome::WriteError,
             }
         }
+        mover = Some(m);
     }
 }
 
-/// Relays both directions until both are closed, an error, or `idle` passes with no byte moved
-/// either way (HAProxy's `timeout client`/`timeout server`, here the smaller of the two).
+/// Relays both directions until both are closed, an error, or the timeouts (see the module
+/// documentation for the rules).
 pub async fn relay(
     client: &TcpStream,
     server: &TcpStream,
-    idle: Option<Duration>,
+    timeouts: Timeouts,
     use_splice: bool,
 ) -> (Totals, End) {
-    relay_until(client, server, idle, use_splice, std::future::pending()).await
+    relay_until(client, server, timeouts, use_splice, std::future::pending()).await
+}
+
+fn shut_write(s: &TcpStream) {
+    let _ = socket2::SockRef::from(s).shutdown(Shutdown::Write);
 }
 
 /// [`relay`], also ending with [`End::Killed`] as soon as `stop` completes; the bytes moved so
@@ -181,25 +308,55 @@ pub async fn relay(
 pub async fn relay_until(
     client: &TcpStream,
     server: &TcpStream,
-    idle: Option<Duration>,
+    timeouts: Timeouts,
     use_splice: bool,
     stop: impl Future<Output = ()>,
 ) -> (Totals, End) {
-    let act = Activity {
-        start: tokio::time::Instant::now().into_std(),
-        last_ms: AtomicU64::new(0),
-    };
+    let start = tokio::time::Instant::now().into_std();
+    let cside = Side::new(start, timeouts.client);
+    let sside = Side::new(start, timeouts.server);
     let up = AtomicU64::new(0);
     let down = AtomicU64::new(0);
-    let a = pump(client, server, Mover::new(use_splice), &act, idle, &up);
-    let b = pump(server, client, Mover::new(use_splice), &act, idle, &down);
+    let a = pump(client, server, &cside, &sside, use_splice, &up);
+    let b = pump(server, client, &sside, &cside, use_splice, &down);
     tokio::pin!(a, b);
-    // When one direction fails or idles out, the whole session ends (HAProxy closes both sides).
     let both = async {
-        tokio::select! {
-            ea = &mut a => if ea == End::Closed { b.await } else { ea },
-            eb = &mut b => if eb == End::Closed { a.await } else { eb },
+        let mut first: Option<End> = None;
+        let (mut a_done, mut b_done) = (false, false);
+        while !(a_done && b_done) {
+            tokio::select! {
+                // The request direction first, as `process_stream` checks `req` before `res`.
+                biased;
+                oa = &mut a, if !a_done => {
+                    a_done = true;
+                    match oa {
+                        Outcome::Eof => shut_write(server),
+                        // The client read timer: shut the client's read, FIN to the server.
+                        Outcome::ReadTimeout => {
+                            shut_write(server);
+                            first.get_or_insert(End::ClientTimeout);
+                        }
+                        Outcome::WriteTimeout => return *first.get_or_insert(End::ServerTimeout),
+                        Outcome::ReadError => return *first.get_or_insert(End::ClientError),
+                        Outcome::WriteError => return *first.get_or_insert(End::ServerError),
+                    }
+                }
+                ob = &mut b, if !b_done => {
+                    b_done = true;
+                    match ob {
+                        Outcome::Eof => shut_write(client),
+                        Outcome::ReadTimeout => {
+                            shut_write(client);
+                            first.get_or_insert(End::ServerTimeout);
+                        }
+                        Outcome::WriteTimeout => return *first.get_or_insert(End::ClientTimeout),
+                        Outcome::ReadError => return *first.get_or_insert(End::ServerError),
+                        Outcome::WriteError => return *first.get_or_insert(End::ClientError),
+                    }
+                }
+            }
         }
+        first.unwrap_or(End::Closed)
     };
     let end = tokio::select! {
         end = both => end,

@@ -2,45 +2,29 @@
 //!
 //! Owns the per-connection decisions in HAProxy's order: `tcp-request connection` rules, backend
 //! choice (`use_backend`, `default_backend`), stickiness then the algorithm, per-server `maxconn`
-//! with a queue bounded by `timeout queue`, connect with `timeout connect`, `retries` and
-//! `option redispatch`, the relay, and the access log. It must not touch listeners or health.
+//! through [`crate::queue`] bounded by `timeout queue`, connect with `timeout connect`, `retries`
+//! and `option redispatch`, the relay with `timeout client`/`timeout server`, and the access
+//! log. It must not touch listeners or health.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use lbcore::config::proxy::{Backend, TcpAction};
+use lbcore::config::proxy::{Backend, Balance, TcpAction};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use crate::acl::{self, ConnInfo};
-use crate::relay::{self, End};
+use crate::queue::{self, Choice, Positions, Refusal, Slot};
+use crate::relay::{self, Timeouts};
 use crate::state::FALLBACK_CONNECT_TIMEOUT;
 use crate::{Shared, tcplog};
 
-/// A held server connection slot; released (and queued sessions woken) on drop.
-struct Slot {
-    shared: Arc<Shared>,
-    backend: usize,
-    server: usize,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let b = &self.shared.backends[self.backend];
-        b.servers[self.server].conns.fetch_sub(1, Ordering::AcqRel);
-        b.released.notify_waiters();
-    }
-}
-
-enum Pick {
-    Server(Slot),
-    AllFull,
-    NoServer,
-}
-
-/// Stickiness first, then the algorithm; skips `exclude` and servers at `maxconn`.
-fn pick(shared: &Arc<Shared>, bi: usize, src: IpAddr, exclude: &[usize], sticky: bool) -> Pick {
+/// The server choice for a new connection: a stick-table hit is assigned directly (HAProxy's
+/// `SF_DIRECT`), `balance source` assigns its hashed server, other algorithms give candidates.
+/// `exclude` (servers already tried) and `sticky = false` are for redispatch after a failure.
+fn choose(shared: &Shared, bi: usize, src: IpAddr, exclude: &[usize], sticky: bool) -> Choice {
     let be = &shared.config.backends[bi];
     let st = &shared.backends[bi];
     let stuck = if sticky {
@@ -55,52 +39,93 @@ fn pick(shared: &Arc<Shared>, bi: usize, src: IpAddr, exclude: &[usize], sticky:
         None
     };
     let views = st.views(be);
-    let candidates = match st.balancer.lock() {
-        Ok(mut b) => b.select_sticky(&views, Some(src), stuck),
-        Err(_) => return Pick::NoServer,
+    // `Balancer::select_sticky` honours a hit on a usable server: that is a direct assignment.
+    if let Some(i) = stuck
+        .and_then(|id| be.servers.iter().position(|s| s.id == id))
+        .filter(|&i| views[i].usable && !exclude.contains(&i))
+    {
+        return Choice::Assigned {
+            server: i,
+            direct: true,
+        };
+    }
+    let mut candidates = match st.balancer.lock() {
+        Ok(mut b) => b.select(&views, Some(src)),
+        Err(_) => Vec::new(),
     };
-    let mut any = false;
-    for i in candidates.into_iter().filter(|i| !exclude.contains(i)) {
-        any = true;
-        if st.servers[i].try_take(be.servers[i].maxconn) {
-            return Pick::Server(Slot {
-                shared: shared.clone(),
-                backend: bi,
-                server: i,
-            });
+    candidates.retain(|i| !exclude.contains(i));
+    if be.balance == Balance::Source && sticky && exclude.is_empty() {
+        // HAProxy queues on the hashed server rather than break the source affinity.
+        if let Some(&first) = candidates.first() {
+            return Choice::Assigned {
+                server: first,
+                direct: false,
+            };
         }
     }
-    if any { Pick::AllFull } else { Pick::NoServer }
+    Choice::Any(candidates)
 }
 
-/// Waits for a free server slot up to `timeout queue` (HAProxy: `timeout connect` when unset).
-async fn pick_queued(
+/// A slot for `choice`: at once when one is free, else through the queues until `timeout queue`
+/// (HAProxy: `timeout connect` when unset). Gives up early if the client resets meanwhile.
+async fn get_slot(
     shared: &Arc<Shared>,
     bi: usize,
     src: IpAddr,
-    exclude: &[usize],
-    sticky: bool,
-) -> Result<Slot, &'static str> {
+    choice: Choice,
+    client: &TcpStream,
+) -> Result<(Slot, Positions), (Refusal, Positions)> {
+    if let Some(s) = queue::try_fast(shared, bi, &choice) {
+        return Ok((s, Positions::default()));
+    }
     let be = &shared.config.backends[bi];
     let limit = be
         .timeout_queue
         .or(be.timeout_connect)
         .unwrap_or(FALLBACK_CONNECT_TIMEOUT);
     let deadline = tokio::time::Instant::now() + limit;
+    let redispatch = || choose(shared, bi, src, &[], false);
+    queue::acquire(
+        shared,
+        bi,
+        choice,
+        redispatch,
+        deadline,
+        client_reset(client),
+    )
+    .await
+}
+
+/// Completes when the client connection fails (RST) while it waits in a queue. A FIN does not
+/// count: HAProxy keeps a half-closed client queued unless `option abortonclose`
+/// (`back_may_abort_req`), and its request and FIN are relayed once a server is connected.
+async fn client_reset(client: &TcpStream) {
+    // Bounded by the caller's queue deadline; each turn needs a new readiness event.
     loop {
-        let notified = shared.backends[bi].released.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        match pick(shared, bi, src, exclude, sticky) {
-            Pick::Server(s) => return Ok(s),
-            Pick::NoServer => return Err("SC"),
-            Pick::AllFull => {}
+        let Ok(ready) = client.ready(Interest::READABLE).await else {
+            return;
+        };
+        if matches!(client.take_error(), Ok(Some(_)) | Err(_)) {
+            return;
         }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            return Err("sQ");
+        if ready.is_read_closed() {
+            // After a FIN the socket stays readable: watch for a later reset by polling.
+            loop {
+                tokio::time::sleep(RESET_POLL).await;
+                if matches!(client.take_error(), Ok(Some(_)) | Err(_)) {
+                    return;
+                }
+            }
         }
+        // Consume this readiness edge without reading the client's bytes.
+        let _ = client.try_io(Interest::READABLE, || {
+            Err::<(), _>(std::io::Error::from(std::io::ErrorKind::WouldBlock))
+        });
     }
 }
+
+/// How often a half-closed queued client is checked for a reset.
+const RESET_POLL: Duration = Duration::from_millis(100);
 
 fn set_keepalive(s: &TcpStream) {
     let _ = socket2::SockRef::from(s).set_keepalive(true);
@@ -175,28 +200,51 @@ pub async fn handle(shared: Arc<Shared>, fe_idx: usize, client: TcpStream, peer:
         bytes: 0,
         termination: "--",
         counts: [0; 5],
+        queue: [0; 2],
     };
 
     let mut retries = 0u64;
     let mut tried: Vec<usize> = Vec::new();
     let q0 = tokio::time::Instant::now().into_std();
-    let mut slot = match pick_queued(&shared, bi, src, &tried, true).await {
-        Ok(s) => s,
-        Err(ts) => return finish(&shared, fe_idx, bi, None, record, t0, ts, 0, retries),
+    let choice = choose(&shared, bi, src, &tried, true);
+    let assigned = match choice {
+        Choice::Assigned { server, .. } => Some(server),
+        Choice::Any(_) => None,
+    };
+    let mut slot = match get_slot(&shared, bi, src, choice, &client).await {
+        Ok((s, pos)) => {
+            record.queue = [pos.srv, pos.backend];
+            s
+        }
+        Err((refusal, pos)) => {
+            record.queue = [pos.srv, pos.backend];
+            if pos.queued {
+                record.tw = Some(q0.elapsed());
+            }
+            if let Some(si) = assigned {
+                record.server = be.servers[si].name.clone();
+            }
+            let ts = match refusal {
+                Refusal::NoServer => "SC",
+                Refusal::QueueFull | Refusal::Timeout => "sQ",
+                Refusal::ClientAbort => "CQ",
+            };
+            return finish(&shared, fe_idx, bi, None, record, t0, ts, 0, retries);
+        }
     };
     record.tw = Some(q0.elapsed());
     let c0 = tokio::time::Instant::now().into_std();
     let server = loop {
-        match connect(be, slot.server, local.port()).await {
+        match connect(be, slot.server(), local.port()).await {
             Ok(s) => break s,
             Err(ts) => {
                 if retries >= u64::from(be.retries) {
-                    record.server = be.servers[slot.server].name.clone();
+                    record.server = be.servers[slot.server()].name.clone();
                     return finish(
                         &shared,
                         fe_idx,
                         bi,
-                        Some(slot.server),
+                        Some(slot.server()),
                         record,
                         t0,
                         ts,
@@ -208,8 +256,9 @@ pub async fn handle(shared: Arc<Shared>, fe_idx: usize, client: TcpStream, peer:
                 // `option redispatch`: the last retry goes to another server (HAProxy's default
                 // interval -1); without it every retry goes to the same server.
                 if be.redispatch && retries == u64::from(be.retries) {
-                    tried.push(slot.server);
-                    if let Ok(s) = pick_queued(&shared, bi, src, &tried, false).await {
+                    tried.push(slot.server());
+                    let choice = choose(&shared, bi, src, &tried, false);
+                    if let Ok((s, _)) = get_slot(&shared, bi, src, choice, &client).await {
                         slot = s;
                     }
                 }
@@ -217,7 +266,7 @@ pub async fn handle(shared: Arc<Shared>, fe_idx: usize, client: TcpStream, peer:
         }
     };
     record.tc = Some(c0.elapsed());
-    let si = slot.server;
+    let si = slot.server();
     record.server = be.servers[si].name.clone();
     shared.backends[bi].servers[si]
         .total
@@ -235,9 +284,9 @@ pub async fn handle(shared: Arc<Shared>, fe_idx: usize, client: TcpStream, peer:
     if be.tcpka {
         set_keepalive(&server);
     }
-    let idle = match (fe.timeout_client, be.timeout_server) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+    let timeouts = Timeouts {
+        client: fe.timeout_client,
+        server: be.timeout_server,
     };
     // `on-marked-down shutdown-sessions`: end the relay when the checker marks the server DOWN.
     let mut health = be.servers[si]
@@ -256,18 +305,12 @@ pub async fn handle(shared: Arc<Shared>, fe_idx: usize, client: TcpStream, peer:
     let (totals, end) = relay::relay_until(
         &client,
         &server,
-        idle,
+        timeouts,
         cfg!(target_os = "linux"),
         marked_down,
     )
     .await;
-    let ts = match end {
-        End::Closed => "--",
-        End::Idle => "cD",
-        End::Error => "SD",
-        // HAProxy's `D`: killed because the server went DOWN (`SF_ERR_DOWN`), in the data phase.
-        End::Killed => "DD",
-    };
+    let ts = end.termination();
     let nothing = totals.to_client == 0 && totals.to_server == 0;
     if nothing && (fe.log.dontlognull || be.log.dontlognull) {
         return;
@@ -328,5 +371,7 @@ fn finish(
         }),
         retries,
     ];
-    tcplog::emit(&fe.logs, &tcplog::format(&record));
+    shared
+        .logger()
+        .log(fe_idx, tcplog::Level::Info, tcplog::format(&record));
 }

@@ -1,16 +1,20 @@
 //! Run-time state shared by listeners, sessions and the health checker.
 //!
-//! Owns per-server atomics (usable flag, current connections), per-backend balancer state and the
-//! stick tables, indexed like the configuration. It must not do I/O: sessions and checks drive it.
+//! Owns per-server atomics (usable flag, current and queued connections), per-backend balancer
+//! state, wait queues and the stick tables, indexed like the configuration, and the access-log
+//! sink. It must not do I/O itself: sessions and checks drive it (the logger runs its own task).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use lbcore::balance::{self, Balancer, ServerView, StickTable};
 use lbcore::config::proxy::{self, Backend, ProxyConfig};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
+
+use crate::queue::Queues;
+use crate::tcplog::Logger;
 
 /// HAProxy's built-in process `maxconn` when neither the configuration nor ulimit sets one.
 pub const DEFAULT_GLOBAL_MAXCONN: u32 = 4096;
@@ -24,6 +28,8 @@ pub struct ServerState {
     pub conns: AtomicU32,
     /// Connections served in total.
     pub total: AtomicU64,
+    /// Connections waiting in this server's queue (HAProxy's `qcur`).
+    pub queued: AtomicU32,
     /// Health as the checker last decided it: `true` UP, `false` marked DOWN. Sessions to a
     /// server with `on-marked-down shutdown-sessions` end when it turns `false`.
     pub health: watch::Sender<bool>,
@@ -47,8 +53,10 @@ pub struct BackendState {
     pub servers: Vec<Arc<ServerState>>,
     /// The algorithm's position (round-robin cursor, leastconn tie order).
     pub balancer: Mutex<Balancer>,
-    /// Woken whenever one of this backend's servers releases a slot (the queue waits on it).
-    pub released: Notify,
+    /// Connections waiting in the backend queue (no server assigned yet).
+    pub queued: AtomicU32,
+    /// The backend queue and every server queue ([`crate::queue`]).
+    pub queues: Queues,
 }
 
 impl BackendState {
@@ -85,6 +93,8 @@ pub struct Shared {
     /// Per-frontend routing with backend names resolved to indices once, indexed like
     /// `config.frontends`.
     pub routes: Vec<Routes>,
+    /// The access-log sink, started on first use (it needs a running tokio runtime).
+    logger: OnceLock<Logger>,
 }
 
 /// A frontend's `use_backend` / `default_backend` targets as indices into `config.backends`.
@@ -128,6 +138,7 @@ impl Shared {
                             usable: AtomicBool::new(!s.disabled),
                             conns: AtomicU32::new(0),
                             total: AtomicU64::new(0),
+                            queued: AtomicU32::new(0),
                             health: watch::Sender::new(true),
                         })
                     })
@@ -137,7 +148,8 @@ impl Shared {
                     hash_type(be.hash_type),
                     be.allbackups,
                 )),
-                released: Notify::new(),
+                queued: AtomicU32::new(0),
+                queues: Queues::new(be.servers.len()),
             })
             .collect();
         let stick_tables = config
@@ -171,7 +183,22 @@ impl Shared {
             stick_tables,
             backends,
             config,
+            logger: OnceLock::new(),
         }
+    }
+
+    /// The access logger: one task and one socket per distinct `log` target of the frontends,
+    /// started on the first call (from within the tokio runtime). Log sets are frontend indices.
+    pub fn logger(&self) -> &Logger {
+        self.logger.get_or_init(|| {
+            let sets = self
+                .config
+                .frontends
+                .iter()
+                .map(|f| f.logs.clone())
+                .collect();
+            Logger::start(sets, crate::tcplog::DEFAULT_CAPACITY)
+        })
     }
 
     /// Index of the backend named `name`.

@@ -371,7 +371,11 @@ async fn copy_fallback_and_splice_relay_the_same_bytes() {
         let relay = tokio::spawn(async move {
             let (c, _) = pl.accept().await.unwrap();
             let s = TcpStream::connect(sa).await.unwrap();
-            proxyd::relay::relay(&c, &s, Some(STEP), use_splice).await
+            let t = proxyd::relay::Timeouts {
+                client: Some(STEP),
+                server: Some(STEP),
+            };
+            proxyd::relay::relay(&c, &s, t, use_splice).await
         });
         // Echo server that reverses nothing: it returns every byte, then closes after EOF.
         let echo = tokio::spawn(async move {
