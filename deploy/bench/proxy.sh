@@ -54,24 +54,32 @@ if ((${#need[@]})); then
 fi
 HAPROXY=${HAPROXY_BIN:-haproxy}
 
-log "building release binaries"
-cargo build --release -q -p proxyd -p system-tests --bins
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
+if [[ -n ${PROXYD_BIN:-} ]]; then
+    log "building idle-conns (proxyd: $PROXYD_BIN)"
+    cargo build --release -q -p system-tests --bins
+else
+    log "building release binaries"
+    cargo build --release -q -p proxyd -p system-tests --bins
+fi
 PROXYD=${PROXYD_BIN:-$TARGET_DIR/release/proxyd}
 IDLE_BIN=$TARGET_DIR/release/idle-conns
 PROXYD=$(realpath "$PROXYD")
 IDLE_BIN=$(realpath "$IDLE_BIN")
 CFG=$(realpath deploy/bench/proxy/haproxy.cfg)
 
-# File descriptors: HAProxy needs ~2 per proxied connection, proxyd more (it holds two pipes per
-# connection at c49339c). Raise the limit as far as allowed; say so if it cannot cover IDLE.
+# File descriptors: HAProxy needs 2 per proxied connection and refuses to start unless it gets
+# 2 x maxconn + a few, and 2.5 x maxconn with splice (maxpipes defaults to maxconn / 4); proxyd
+# needs at least 2 per connection. Raise the limit as far as allowed (a higher
+# hard limit needs CAP_SYS_RESOURCE, which containers often lack); global maxconn is 30000, or
+# what the limit allows for HAProxy, the same for both proxies.
 ulimit -Hn 1048576 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
-if ((NOFILE < 2 * IDLE + 1000)); then
-    log "WARNING: the fd limit is $NOFILE (hard limit; raising it needs CAP_SYS_RESOURCE):" \
-        "below the ~$((2 * IDLE + 1000)) a proxy needs for $IDLE connections; the idle figure" \
-        "will show where each proxy stops"
+export PXB_MAXCONN=$(((NOFILE - 100) * 2 / 5 < 30000 ? (NOFILE - 100) * 2 / 5 : 30000))
+if ((PXB_MAXCONN < IDLE)); then
+    log "WARNING: the fd limit is $NOFILE, so maxconn is $PXB_MAXCONN, below BENCH_IDLE=$IDLE:" \
+        "the idle measure cannot succeed for HAProxy (it will show where each proxy stops)"
 fi
 
 # --- scratch, namespace, cleanup ---------------------------------------------------------------
@@ -100,14 +108,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 ip netns add "$NS"
-in_ns() { ip netns exec "$NS" "$@"; }
-in_ns ip link set lo up
+# nsenter execs the command in place (ip netns exec forks and waits), so $! is the process.
+NSX=(nsenter --net="/run/netns/$NS" --)
+"${NSX[@]}" ip link set lo up
 
 # Waits (10 s at most) until ADDR:PORT is listening in the namespace.
 wait_listen() {
     local i
     for ((i = 0; i < 100; i++)); do
-        in_ns ss -Hltn "sport = :$2" | grep -q "$1:$2" && return 0
+        "${NSX[@]}" ss -Hltn "sport = :$2" | grep -q "$1:$2" && return 0
         sleep 0.1
     done
     log "nothing listens on $1:$2 (see $DIR/logs)"
@@ -121,9 +130,9 @@ wait_listen() {
 chmod 644 "$DIR/www/owa/healthcheck.htm"
 PAGE=/owa/healthcheck.htm
 sed "s|@DIR@|$DIR|g" deploy/bench/proxy/nginx.conf >"$DIR/nginx.conf"
-in_ns iperf3 -s -B 127.0.0.1 -p 5201 >"$DIR/logs/iperf3-server.log" 2>&1 &
+"${NSX[@]}" iperf3 -s -B 127.0.0.1 -p 5201 >"$DIR/logs/iperf3-server.log" 2>&1 &
 PIDS+=($!)
-in_ns nginx -p "$DIR" -c "$DIR/nginx.conf" -e "$DIR/nginx-error.log" \
+"${NSX[@]}" nginx -p "$DIR" -c "$DIR/nginx.conf" -e "$DIR/nginx-error.log" \
     >"$DIR/logs/nginx.log" 2>&1 &
 PIDS+=($!)
 wait_listen 127.0.0.1 5201
@@ -151,8 +160,7 @@ for v in "${VARIANTS[@]}"; do
     esac
     PXB_ADDR=${ADDR[$v]} "${cmd[@]}" -c >"$DIR/logs/$v-check.log" 2>&1 ||
         { log "$v rejects the configuration:"; cat "$DIR/logs/$v-check.log" >&2; exit 1; }
-    # ip netns exec execs the command, so $! is the proxy itself.
-    PXB_ADDR=${ADDR[$v]} in_ns "${cmd[@]}" >"$DIR/logs/$v.log" 2>&1 &
+    PXB_ADDR=${ADDR[$v]} "${NSX[@]}" "${cmd[@]}" >"$DIR/logs/$v.log" 2>&1 &
     PIDS+=($!)
     PPID_OF[$v]=$!
     for p in 15201 18080 19000; do wait_listen "${ADDR[$v]}" "$p"; done
@@ -190,7 +198,7 @@ m_iperf() { # variant keep(0/1) tag
         [[ $dir == down ]] && flag=(-R)
         t0=$( [[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
         out=$DIR/logs/iperf-$dir-$v-$tag.log
-        timeout $((SECS + 30)) ip netns exec "$NS" iperf3 -c "${ADDR[$v]}" -p "$(port "$v" 5201)" \
+        timeout $((SECS + 30)) "${NSX[@]}" iperf3 -c "${ADDR[$v]}" -p "$(port "$v" 5201)" \
             -t "$SECS" -f m --connect-timeout 3000 "${flag[@]}" >"$out" 2>&1 || true
         t1=$( [[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
         gbps=$(awk '/receiver/ {for (i = 1; i <= NF; i++) if ($i == "Mbits/sec") v = $(i - 1)}
@@ -210,7 +218,7 @@ m_wrk() { # variant keep tag mode(ka|close)
     [[ $mode == close ]] && hdr=(-H 'Connection: close')
     out=$DIR/logs/wrk-$mode-$v-$tag.log
     t0=$( [[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
-    timeout $((SECS + 30)) ip netns exec "$NS" wrk -t "$THREADS" -c "$CONNS" -d "${SECS}s" \
+    timeout $((SECS + 30)) "${NSX[@]}" wrk -t "$THREADS" -c "$CONNS" -d "${SECS}s" \
         --timeout 2s --latency "${hdr[@]}" "http://${ADDR[$v]}:$(port "$v" 8080)$PAGE" \
         >"$out" 2>&1 || true
     t1=$( [[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
@@ -238,19 +246,19 @@ m_idle() { # variant keep tag
     [[ -n $pid ]] || return 0 # no process to weigh without a proxy
     rss0=$(rss_kib "$pid")
     fd0=$(fd_count "$pid")
-    coproc IDLEC { ip netns exec "$NS" "$IDLE_BIN" --connect "${ADDR[$v]}:$(port "$v" 9000)" \
-        --backend 127.0.0.1:9000 -n "$IDLE" --timeout 120 2>"$err"; }
-    # shellcheck disable=SC2153 # set by coproc
-    IDLE_PID=$IDLEC_PID
-    read -r -t 150 line <&"${IDLEC[0]}" || true
+    # A simple-command coproc (COPROC, COPROC_PID) execs in place: the pid is idle-conns'.
+    coproc "${NSX[@]}" "$IDLE_BIN" --connect "${ADDR[$v]}:$(port "$v" 9000)" \
+        --backend 127.0.0.1:9000 -n "$IDLE" --timeout 120 2>"$err"
+    IDLE_PID=$COPROC_PID
+    read -r -t 150 line <&"${COPROC[0]}" || true
     if [[ $line == ready* ]]; then
         secs=$(awk '{print $(NF - 1)}' <<<"$line")
         sleep 1
         rss1=$(rss_kib "$pid")
         fd1=$(fd_count "$pid")
-        wfd=${IDLEC[1]}
+        wfd=${COPROC[1]}
         exec {wfd}>&-
-        read -r -t 60 alive <&"${IDLEC[0]}" || true
+        read -r -t 60 alive <&"${COPROC[0]}" || true
         [[ $alive == "alive client $IDLE/$IDLE backend $IDLE/$IDLE" ]] ||
             note "$v" "idle run $tag: connections died while held ($alive)"
     else
@@ -346,7 +354,7 @@ git diff --quiet HEAD -- crates/proxyd crates/lbcore Cargo.toml Cargo.lock 2>/de
     echo "- proxyd at \`$GITREV\` (release build: $PROXYD)"
     echo "- $(nginx -v 2>&1), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $(iperf3 -v | head -1 | awk '{print $1, $2}')"
     echo "- command: BENCH_SECS=$SECS BENCH_RUNS=$RUNS BENCH_IDLE=$IDLE BENCH_CONNS=$CONNS BENCH_THREADS=$THREADS $0"
-    echo "- fd limit (ulimit -n): $NOFILE"
+    echo "- fd limit (ulimit -n): $NOFILE; global maxconn: $PXB_MAXCONN"
     echo "- each cell: median (min–max) of $RUNS runs after a warm-up; last column: proxyd against"
     echo "  the better of the two HAProxy medians (goal: at or above on rates, at or below on p99,"
     echo "  memory and CPU)"
