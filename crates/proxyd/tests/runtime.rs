@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -41,6 +42,7 @@ async fn backend(addr: &str, tag: &'static str) -> (SocketAddr, Arc<AtomicUsize>
 
 struct Running {
     addrs: Vec<(String, SocketAddr)>,
+    shared: Arc<proxyd::Shared>,
     shutdown: proxyd::Shutdown,
     task: tokio::task::JoinHandle<Result<(), proxyd::Error>>,
 }
@@ -78,10 +80,12 @@ fn start(text: &str) -> Running {
     }
     let proxy = proxyd::Proxy::bind(Arc::new(cfg)).unwrap();
     let addrs = proxy.local_addrs();
+    let shared = proxy.shared();
     let shutdown = proxyd::Shutdown::new();
     let task = tokio::spawn(proxy.serve(shutdown.clone()));
     Running {
         addrs,
+        shared,
         shutdown,
         task,
     }
@@ -328,8 +332,9 @@ async fn health_check_takes_a_dead_server_out_of_rotation() {
 #[tokio::test]
 async fn server_maxconn_queues_then_times_out() {
     let (a, na) = backend("127.0.0.1:0", "A").await;
+    let (logs, log_addr) = LogSink::new().await;
     let p = start(&format!(
-        "{DEFAULTS}listen q\n bind 127.0.0.1:1\n timeout queue 300ms\n server a {a} maxconn 1\n"
+        "{DEFAULTS}listen q\n bind 127.0.0.1:1\n option tcplog\n log {log_addr} local0\n timeout queue 300ms\n server a {a} maxconn 1\n"
     ));
     let mut first = TcpStream::connect(p.addr()).await.unwrap();
     let mut tag = [0u8; 1];
@@ -356,6 +361,12 @@ async fn server_maxconn_queues_then_times_out() {
         "{waited:?}"
     );
     assert_eq!(na.load(Ordering::SeqCst), 3);
+    // Logged as a queue timeout, first in the backend queue, never reaching a server.
+    let line = logs.find(" sQ ").await;
+    assert!(
+        line.contains(" q/<NOSRV> ") && line.ends_with(" 0/1\n"),
+        "{line}"
+    );
     drop(holder);
     p.stop().await;
 }
@@ -517,4 +528,347 @@ async fn allbackups_spreads_over_backups_only_with_the_option() {
         "the disabled active server took traffic"
     );
     p.stop().await;
+}
+
+/// Receives syslog datagrams on a loopback UDP port chosen by the kernel.
+struct LogSink {
+    sock: tokio::net::UdpSocket,
+}
+
+impl LogSink {
+    async fn new() -> (Self, SocketAddr) {
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let a = sock.local_addr().unwrap();
+        (LogSink { sock }, a)
+    }
+
+    /// The next datagram, or `None` after `wait`.
+    async fn next_within(&self, wait: Duration) -> Option<String> {
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(wait, self.sock.recv(&mut buf))
+            .await
+            .ok()?
+            .unwrap();
+        Some(String::from_utf8(buf[..n].to_vec()).unwrap())
+    }
+
+    /// The first datagram containing `needle` (others are skipped); panics after [`STEP`].
+    async fn find(&self, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + STEP;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Some(l) if l.contains(needle) => return l,
+                Some(_) => {}
+                None => panic!("no log line containing {needle:?}"),
+            }
+        }
+    }
+}
+
+/// Polls `f` every 10 ms for at most [`STEP`].
+async fn wait_until(what: &str, f: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Like [`backend`], also recording what each connection sent, in the order they finished.
+async fn recording_backend(tag: &'static str) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = l.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let seen = seen2.clone();
+            tokio::spawn(async move {
+                let _ = s.write_all(tag.as_bytes()).await;
+                let mut got = Vec::new();
+                let _ = s.read_to_end(&mut got).await;
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&got).into_owned());
+                let _ = s.write_all(format!("|{}", got.len()).as_bytes()).await;
+            });
+        }
+    });
+    (a, seen)
+}
+
+/// Connects, sends `id`, half-closes: the client then waits (in a queue) for its answer.
+async fn queued_client(addr: SocketAddr, id: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(id.as_bytes()).await.unwrap();
+    s.shutdown().await.unwrap();
+    s
+}
+
+async fn read_all(mut s: TcpStream) -> String {
+    let mut out = Vec::new();
+    tokio::time::timeout(STEP, s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn queued_clients_get_a_full_server_in_arrival_order() {
+    // Without persistence the waiters are in the backend queue (%bq); with `stick on src` the
+    // client is assigned to the server it stuck to and waits in that server's queue (%sq).
+    for sticky in [false, true] {
+        let (logs, log_addr) = LogSink::new().await;
+        let (a, seen) = recording_backend("A").await;
+        let stick = if sticky {
+            " stick-table type ip size 1k expire 1m\n stick on src\n"
+        } else {
+            ""
+        };
+        let p = start(&format!(
+            "{DEFAULTS}listen q\n bind 127.0.0.1:1\n option tcplog\n log {log_addr} local0\n timeout queue 5s\n{stick} server a {a} maxconn 1\n"
+        ));
+        let srv = p.shared.server("q", "a").unwrap();
+        let be = &p.shared.backends[0];
+        let mut holder = established(p.addr(), "A").await;
+        let queue_len = || {
+            if sticky {
+                srv.queued.load(Ordering::SeqCst)
+            } else {
+                be.queued.load(Ordering::SeqCst)
+            }
+        };
+        let mut waiters = Vec::new();
+        for (k, id) in ["1", "2", "3"].into_iter().enumerate() {
+            waiters.push(queued_client(p.addr(), id).await);
+            wait_until("the client to queue", || queue_len() as usize == k + 1).await;
+        }
+        assert_eq!(srv.conns.load(Ordering::SeqCst), 1);
+        holder.shutdown().await.unwrap();
+        assert_eq!(read_all(holder).await, "|0");
+        let ports: Vec<u16> = waiters
+            .iter()
+            .map(|w| w.local_addr().unwrap().port())
+            .collect();
+        for w in waiters {
+            assert_eq!(read_all(w).await, "A|1");
+        }
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["", "1", "2", "3"],
+            "sticky={sticky}"
+        );
+        // Queue positions as HAProxy logs them: the k-th waiter served saw k-1 leave before it.
+        for (k, port) in ports.into_iter().enumerate() {
+            let line = logs.find(&format!("127.0.0.1:{port} ")).await;
+            let want = if sticky {
+                format!(" {}/0\n", k + 1)
+            } else {
+                format!(" 0/{}\n", k + 1)
+            };
+            assert!(line.ends_with(&want), "sticky={sticky}: {line}");
+            assert!(line.contains(" q/a ") && line.contains(" -- "), "{line}");
+        }
+        wait_until("slots to be released", || {
+            srv.conns.load(Ordering::SeqCst) == 0 && queue_len() == 0
+        })
+        .await;
+        p.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn maxqueue_redispatches_a_persistent_client_only_with_option_redispatch() {
+    let (logs, log_addr) = LogSink::new().await;
+    let (a, _) = backend("127.0.0.1:0", "A").await;
+    let (b, _) = backend("127.0.0.1:0", "B").await;
+    let body = format!(
+        " option tcplog\n log {log_addr} local0\n timeout queue 5s\n stick-table type ip size 1k expire 1m\n stick on src\n server a {a} maxconn 1 maxqueue 1\n server b {b} maxconn 1 maxqueue 1\n"
+    );
+    let p = start(&format!(
+        "{DEFAULTS}listen redisp\n bind 127.0.0.1:1\n option redispatch\n{body}listen strict\n bind 127.0.0.1:1\n{body}"
+    ));
+    for (i, name) in ["redisp", "strict"].into_iter().enumerate() {
+        let addr = p.addrs[i].1;
+        // The holder sticks this source to the server it got; find out which.
+        let mut holder = TcpStream::connect(addr).await.unwrap();
+        let mut tag = [0u8; 1];
+        holder.read_exact(&mut tag).await.unwrap();
+        let (x, y) = if &tag == b"A" { ("a", "B") } else { ("b", "A") };
+        let xs = p.shared.server(name, x).unwrap();
+        // One waiter fills the stuck server's queue (maxqueue 1).
+        let first = queued_client(addr, "1").await;
+        wait_until("the first waiter to queue", || {
+            xs.queued.load(Ordering::SeqCst) == 1
+        })
+        .await;
+        let started = tokio::time::Instant::now();
+        let mut second = queued_client(addr, "2").await;
+        let mut out = Vec::new();
+        // A refused client may see a reset: its unread "2" makes the close an RST.
+        let _ = tokio::time::timeout(STEP, second.read_to_end(&mut out))
+            .await
+            .unwrap();
+        let second = String::from_utf8(out).unwrap();
+        if name == "redisp" {
+            // Redispatched to the other server at once, persistence broken.
+            assert_eq!(second, format!("{y}|1"));
+        } else {
+            // HAProxy's srv_redispatch_connect: no redispatch, the connection fails (sQ).
+            assert_eq!(second, "");
+            assert!(started.elapsed() < Duration::from_secs(2));
+            let line = logs.find(&format!(" {name}/{x} ")).await;
+            assert!(line.contains(" sQ "), "{line}");
+        }
+        assert_eq!(xs.queued.load(Ordering::SeqCst), 1, "{name}");
+        holder.shutdown().await.unwrap();
+        let _ = read_all(holder).await;
+        assert_eq!(
+            read_all(first).await,
+            format!("{}|1", x.to_uppercase()),
+            "{name}"
+        );
+    }
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_waiter_that_resets_leaves_the_queue_and_the_next_one_is_served() {
+    let (logs, log_addr) = LogSink::new().await;
+    let (a, seen) = recording_backend("A").await;
+    let p = start(&format!(
+        "{DEFAULTS}listen q\n bind 127.0.0.1:1\n option tcplog\n log {log_addr} local0\n timeout queue 5s\n server a {a} maxconn 1\n"
+    ));
+    let srv = p.shared.server("q", "a").unwrap();
+    let be = &p.shared.backends[0];
+    let mut holder = established(p.addr(), "A").await;
+    let quitter = TcpStream::connect(p.addr()).await.unwrap();
+    let quitter_port = quitter.local_addr().unwrap().port();
+    wait_until("the first waiter to queue", || {
+        be.queued.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let patient = queued_client(p.addr(), "2").await;
+    wait_until("the second waiter to queue", || {
+        be.queued.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    // Reset (SO_LINGER 0): HAProxy aborts a queued connection on a client error (CQ).
+    socket2::SockRef::from(&quitter)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(quitter);
+    wait_until("the reset waiter to leave", || {
+        be.queued.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let line = logs.find(&format!("127.0.0.1:{quitter_port} ")).await;
+    assert!(line.contains(" CQ "), "{line}");
+    holder.shutdown().await.unwrap();
+    let _ = read_all(holder).await;
+    assert_eq!(read_all(patient).await, "A|1");
+    assert_eq!(*seen.lock().unwrap(), ["", "2"]);
+    wait_until("no slot leaked", || {
+        srv.conns.load(Ordering::SeqCst) == 0 && be.queued.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    p.stop().await;
+}
+
+fn temp_socket_path(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("proxyd-{}-{name}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+#[tokio::test]
+async fn access_lines_reach_unix_and_udp_targets_with_their_pri_and_level() {
+    let path = temp_socket_path("unix-udp");
+    let unix = tokio::net::UnixDatagram::bind(&path).unwrap();
+    let (udp, udp_addr) = LogSink::new().await;
+    let (quiet, quiet_addr) = LogSink::new().await;
+    let (a, _) = backend("127.0.0.1:0", "A").await;
+    let p = start(&format!(
+        "{DEFAULTS}listen l\n bind 127.0.0.1:1\n option tcplog\n log {udp_addr} local0\n log {} local3 info\n log {quiet_addr} local1 notice\n server a {a}\n",
+        path.display()
+    ));
+    assert_eq!(exchange(p.addr(), b"hi").await, "A|2");
+    let via_udp = udp.find(" l l/a ").await;
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(STEP, unix.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let via_unix = String::from_utf8(buf[..n].to_vec()).unwrap();
+    let tail = format!(" proxyd[{}]: 127.0.0.1:", std::process::id());
+    // PRI = facility * 8 + info (6): local0 = 16 -> 134, local3 = 19 -> 158.
+    for (line, pri) in [(&via_udp, "<134>"), (&via_unix, "<158>")] {
+        assert!(line.starts_with(pri), "{line}");
+        assert!(line.contains(&tail), "{line}");
+        // %ac/%fc are not checked: the listener holds the next connection's permits early.
+        assert!(
+            line.contains(" l l/a ") && line.contains(" 3 -- "),
+            "{line}"
+        );
+        assert!(line.ends_with("/1/1/0 0/0\n"), "{line}");
+    }
+    // `max notice` drops info lines.
+    assert_eq!(quiet.next_within(Duration::from_millis(300)).await, None);
+    p.stop().await;
+    let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test]
+async fn a_unix_log_target_missing_at_start_is_retried() {
+    use proxyd::tcplog::{Level, Logger};
+    let path = temp_socket_path("late");
+    let target = lbcore::config::proxy::LogTarget {
+        address: path.display().to_string(),
+        facility: "local0".into(),
+        level: None,
+        min_level: None,
+    };
+    let logger = Logger::start(vec![vec![target]], 16);
+    logger.log(0, Level::Info, "lost".into());
+    wait_until("the send to fail", || logger.failed() == 1).await;
+    let unix = tokio::net::UnixDatagram::bind(&path).unwrap();
+    logger.log(0, Level::Info, "found".into());
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(STEP, unix.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let line = String::from_utf8(buf[..n].to_vec()).unwrap();
+    assert!(
+        line.starts_with("<134>") && line.ends_with("]: found\n"),
+        "{line}"
+    );
+    assert_eq!((logger.sent(), logger.failed()), (1, 1));
+    let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test]
+async fn a_full_log_channel_drops_and_counts_without_blocking() {
+    use proxyd::tcplog::{Level, Logger};
+    let (sink, addr) = LogSink::new().await;
+    let target = lbcore::config::proxy::LogTarget {
+        address: addr.to_string(),
+        facility: "local0".into(),
+        level: None,
+        min_level: None,
+    };
+    let logger = Logger::start(vec![vec![target]], 1);
+    // The current-thread test runtime cannot run the logger task before this loop yields, so
+    // the channel (capacity 1) takes the first line and drops the other 49.
+    for i in 0..50 {
+        logger.log(0, Level::Info, format!("line {i}"));
+    }
+    assert_eq!(logger.dropped(), 49);
+    let first = sink.next_within(STEP).await.unwrap();
+    assert!(first.ends_with("]: line 0\n"), "{first}");
+    assert_eq!(sink.next_within(Duration::from_millis(200)).await, None);
 }
