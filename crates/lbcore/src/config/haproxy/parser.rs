@@ -1478,19 +1478,17 @@ impl Parser<'_> {
         while i < w.len() {
             let k = w[i].text.as_str();
             let n = if k == "hdr" { 2 } else { 1 };
-            if PARAMS.contains(&k) || k == "uri-lf" || k == "body-lf" {
-                if w.len() <= i + n {
-                    let what = if k == "hdr" {
-                        "a name and a value"
-                    } else {
-                        "a value"
-                    };
-                    self.d.error(
-                        &w[i].span,
-                        format!("'http-check send' '{k}' expects {what}"),
-                    );
-                    return None;
-                }
+            if (PARAMS.contains(&k) || k == "uri-lf" || k == "body-lf") && w.len() <= i + n {
+                let what = if k == "hdr" {
+                    "a name and a value"
+                } else {
+                    "a value"
+                };
+                self.d.error(
+                    &w[i].span,
+                    format!("'http-check send' '{k}' expects {what}"),
+                );
+                return None;
             }
             let v = w.get(i + 1).map(|x| x.text.clone()).unwrap_or_default();
             match k {
