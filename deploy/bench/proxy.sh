@@ -77,9 +77,11 @@ ulimit -Hn 1048576 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
 export PXB_MAXCONN=$(((NOFILE - 100) * 2 / 5 < 30000 ? (NOFILE - 100) * 2 / 5 : 30000))
-if ((PXB_MAXCONN < IDLE)); then
-    log "WARNING: the fd limit is $NOFILE, so maxconn is $PXB_MAXCONN, below BENCH_IDLE=$IDLE:" \
-        "the idle measure cannot succeed for HAProxy (it will show where each proxy stops)"
+IDLE_ASKED=$IDLE
+if ((PXB_MAXCONN - 50 < IDLE)); then
+    IDLE=$((PXB_MAXCONN - 50))
+    log "WARNING: the fd limit is $NOFILE, so maxconn is $PXB_MAXCONN: measuring $IDLE idle" \
+        "connections instead of $IDLE_ASKED (raise the hard limit, e.g. run outside a container)"
 fi
 
 # --- scratch, namespace, cleanup ---------------------------------------------------------------
@@ -336,25 +338,35 @@ verdict() { # metric higher(1)/lower(0)
         d = (p / best - 1) * 100; ok = hi ? (d >= 0) : (d <= 0);
         printf "%+.1f %% (%s)", d, ok ? "meets" : (hi ? "below" : "above") }' | sed 's/-/−/'
 }
-row() { # label metric decimals higher-is-better(1/0/-)
-    local line="| $1 |" v
+row() { # label metric decimals higher-is-better(1/0/-); nothing if no variant has the metric
+    local line="| $1 |" v any=0
+    for v in "${VARIANTS[@]}"; do [[ -n ${R["$v|$2"]:-} ]] && any=1; done
+    ((any)) || return 0
     for v in "${VARIANTS[@]}"; do line+=" $(cell "$v" "$2" "$3") |"; done
     if [[ $4 == - ]]; then line+=" |"; else line+=" $(verdict "$2" "$4") |"; fi
     echo "$line"
 }
 
-GITREV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- crates/proxyd crates/lbcore Cargo.toml Cargo.lock 2>/dev/null ||
-    GITREV+=" (uncommitted changes in crates/proxyd or crates/lbcore)"
+if [[ -n ${PROXYD_BIN:-} ]]; then
+    PROXYD_DESC="the given PROXYD_BIN $PROXYD ($("$PROXYD" -v 2>&1 | head -1))"
+else
+    PROXYD_DESC="\`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\`"
+    git diff --quiet HEAD -- crates/proxyd crates/lbcore Cargo.toml Cargo.lock 2>/dev/null ||
+        PROXYD_DESC+=" **with uncommitted changes in crates/proxyd or crates/lbcore**"
+    PROXYD_DESC+=", release build $PROXYD"
+fi
 {
     echo "### Results: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
     echo "- machine: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), Linux $(uname -r)"
     echo "- $("$HAPROXY" -v | head -1)"
-    echo "- proxyd at \`$GITREV\` (release build: $PROXYD)"
+    echo "- proxyd: $PROXYD_DESC"
     echo "- $(nginx -v 2>&1), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $(iperf3 -v | head -1 | awk '{print $1, $2}')"
-    echo "- command: BENCH_SECS=$SECS BENCH_RUNS=$RUNS BENCH_IDLE=$IDLE BENCH_CONNS=$CONNS BENCH_THREADS=$THREADS $0"
+    echo "- command: BENCH_SECS=$SECS BENCH_RUNS=$RUNS BENCH_IDLE=$IDLE_ASKED BENCH_CONNS=$CONNS BENCH_THREADS=$THREADS $0"
     echo "- fd limit (ulimit -n): $NOFILE; global maxconn: $PXB_MAXCONN"
+    if ((IDLE != IDLE_ASKED)); then
+        echo "- **idle connections: $IDLE, not the $IDLE_ASKED asked: the fd limit allows no more**"
+    fi
     echo "- each cell: median (min–max) of $RUNS runs after a warm-up; last column: proxyd against"
     echo "  the better of the two HAProxy medians (goal: at or above on rates, at or below on p99,"
     echo "  memory and CPU)"
@@ -370,15 +382,15 @@ git diff --quiet HEAD -- crates/proxyd crates/lbcore Cargo.toml Cargo.lock 2>/de
     row "wrk keep-alive, p99 ms" wrk-ka-p99 2 0
     row "wrk Connection: close, requests/s (= new connections/s)" wrk-close-rps 0 1
     row "wrk Connection: close, p99 ms" wrk-close-p99 2 0
-    row "RSS before, MiB" idle-rss0 1 0
+    row "RSS before, MiB" idle-rss0 1 -
     row "RSS with $IDLE idle connections, MiB" idle-rss 1 0
-    row "RSS per idle connection, KiB" idle-per-conn 2 0
-    row "fds with $IDLE idle connections" idle-fds 0 0
+    row "RSS growth per idle connection, KiB" idle-per-conn 2 -
+    row "fds with $IDLE idle connections" idle-fds 0 -
     row "time to open $IDLE connections end to end, s" idle-secs 2 -
-    row "proxy CPU % during iperf3 client → server" iperf-up-cpu 0 0
-    row "proxy CPU % during iperf3 server → client" iperf-down-cpu 0 0
-    row "proxy CPU % during wrk keep-alive" wrk-ka-cpu 0 0
-    row "proxy CPU % during wrk Connection: close" wrk-close-cpu 0 0
+    row "proxy CPU % during iperf3 client → server" iperf-up-cpu 0 -
+    row "proxy CPU % during iperf3 server → client" iperf-down-cpu 0 -
+    row "proxy CPU % during wrk keep-alive" wrk-ka-cpu 0 -
+    row "proxy CPU % during wrk Connection: close" wrk-close-cpu 0 -
     row "wrk errors (socket + non-2xx) per run" wrk-ka-errs 0 -
     row "wrk errors, Connection: close, per run" wrk-close-errs 0 -
     echo
