@@ -872,3 +872,85 @@ async fn a_full_log_channel_drops_and_counts_without_blocking() {
     assert!(first.ends_with("]: line 0\n"), "{first}");
     assert_eq!(sink.next_within(Duration::from_millis(200)).await, None);
 }
+
+#[tokio::test]
+async fn hard_shutdown_takes_waiters_out_of_the_queue_and_frees_every_slot() {
+    let (a, _) = backend("127.0.0.1:0", "A").await;
+    let p = start(&format!(
+        "{DEFAULTS}listen q\n bind 127.0.0.1:1\n timeout queue 5s\n server a {a} maxconn 1\n"
+    ));
+    let shared = p.shared.clone();
+    let srv = shared.server("q", "a").unwrap();
+    let _holder = established(p.addr(), "A").await;
+    let _w1 = queued_client(p.addr(), "1").await;
+    let _w2 = queued_client(p.addr(), "2").await;
+    wait_until("two waiters", || {
+        shared.backends[0].queued.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    p.stop().await;
+    wait_until("queues and slots to empty", || {
+        shared.backends[0].queued.load(Ordering::SeqCst) == 0
+            && srv.conns.load(Ordering::SeqCst) == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn racing_timeouts_and_releases_leak_no_slot() {
+    // 40 clients on a server with maxconn 2 and a queue timeout close to the service time:
+    // grants and give-ups race. Every client is either served or refused with sQ, and at the end
+    // no slot and no queue entry is left.
+    let (logs, log_addr) = LogSink::new().await;
+    let (a, _) = backend("127.0.0.1:0", "A").await;
+    let p = start(&format!(
+        "{DEFAULTS}listen q\n bind 127.0.0.1:1\n option tcplog\n log {log_addr} local0\n timeout queue 60ms\n server a {a} maxconn 2\n"
+    ));
+    let srv = p.shared.server("q", "a").unwrap();
+    let addr = p.addr();
+    let mut tasks = Vec::new();
+    for i in 0..40u64 {
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i % 7)).await;
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            let mut tag = [0u8; 1];
+            match tokio::time::timeout(STEP, s.read(&mut tag)).await.unwrap() {
+                Ok(1) => {
+                    // Served: hold the slot a little, then finish.
+                    tokio::time::sleep(Duration::from_millis(20 + i % 30)).await;
+                    s.shutdown().await.unwrap();
+                    let mut rest = Vec::new();
+                    let _ = tokio::time::timeout(STEP, s.read_to_end(&mut rest)).await;
+                    true
+                }
+                _ => false,
+            }
+        }));
+    }
+    let mut served = 0;
+    for t in tasks {
+        served += usize::from(t.await.unwrap());
+    }
+    let mut normal = 0;
+    let mut refused = 0;
+    for _ in 0..40 {
+        let line = logs.find(" q/").await;
+        if line.contains(" -- ") {
+            normal += 1;
+        } else {
+            assert!(line.contains(" sQ "), "{line}");
+            refused += 1;
+        }
+    }
+    assert_eq!((normal, refused), (served, 40 - served));
+    assert!(
+        served >= 2 && refused >= 1,
+        "served {served}, refused {refused}"
+    );
+    wait_until("slots and queues to empty", || {
+        srv.conns.load(Ordering::SeqCst) == 0
+            && p.shared.backends[0].queued.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    p.stop().await;
+}
