@@ -99,32 +99,24 @@ async fn get_slot(
 /// Completes when the client connection fails (RST) while it waits in a queue. A FIN does not
 /// count: HAProxy keeps a half-closed client queued unless `option abortonclose`
 /// (`back_may_abort_req`), and its request and FIN are relayed once a server is connected.
+///
+/// Readiness is only observed, never consumed: bytes the client sends while queued must still
+/// wake the relay's first read (edge-triggered), so after the first readiness this polls the
+/// socket error instead of waiting for another edge.
 async fn client_reset(client: &TcpStream) {
-    // Bounded by the caller's queue deadline; each turn needs a new readiness event.
+    if client.ready(Interest::READABLE).await.is_err() {
+        return;
+    }
+    // Bounded by the caller's queue deadline.
     loop {
-        let Ok(ready) = client.ready(Interest::READABLE).await else {
-            return;
-        };
         if matches!(client.take_error(), Ok(Some(_)) | Err(_)) {
             return;
         }
-        if ready.is_read_closed() {
-            // After a FIN the socket stays readable: watch for a later reset by polling.
-            loop {
-                tokio::time::sleep(RESET_POLL).await;
-                if matches!(client.take_error(), Ok(Some(_)) | Err(_)) {
-                    return;
-                }
-            }
-        }
-        // Consume this readiness edge without reading the client's bytes.
-        let _ = client.try_io(Interest::READABLE, || {
-            Err::<(), _>(std::io::Error::from(std::io::ErrorKind::WouldBlock))
-        });
+        tokio::time::sleep(RESET_POLL).await;
     }
 }
 
-/// How often a half-closed queued client is checked for a reset.
+/// How often a queued client that sent bytes or a FIN is checked for a reset.
 const RESET_POLL: Duration = Duration::from_millis(100);
 
 fn set_keepalive(s: &TcpStream) {

@@ -954,3 +954,41 @@ async fn racing_timeouts_and_releases_leak_no_slot() {
     .await;
     p.stop().await;
 }
+
+#[tokio::test]
+async fn bytes_sent_while_queued_are_relayed_without_a_fin() {
+    // An echo server: the queued client's request must reach it as soon as the slot is granted,
+    // not only when the client sends more or closes.
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let e = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let p = start(&format!(
+        "{DEFAULTS}listen q\n bind 127.0.0.1:1\n timeout queue 5s\n server e {e} maxconn 1\n"
+    ));
+    let mut holder = TcpStream::connect(p.addr()).await.unwrap();
+    holder.write_all(b"h").await.unwrap();
+    let mut one = [0u8; 1];
+    holder.read_exact(&mut one).await.unwrap();
+    let mut waiter = TcpStream::connect(p.addr()).await.unwrap();
+    waiter.write_all(b"ping").await.unwrap();
+    wait_until("the waiter to queue", || {
+        p.shared.backends[0].queued.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(holder);
+    let mut echo = [0u8; 4];
+    tokio::time::timeout(STEP, waiter.read_exact(&mut echo))
+        .await
+        .expect("the queued request was never relayed")
+        .unwrap();
+    assert_eq!(&echo, b"ping");
+    p.stop().await;
+}
