@@ -78,12 +78,23 @@ impl Drop for Slot {
         }
         let bs = &self.shared.backends[self.backend];
         let st = &bs.servers[self.server];
-        st.conns.fetch_sub(1, Ordering::SeqCst);
-        // Pairs with `Queues::enqueue`: the waiter bumps a length, then re-checks `conns`.
-        if st.queued.load(Ordering::SeqCst) > 0 || bs.queued.load(Ordering::SeqCst) > 0 {
+        let waiting =
+            || st.queued.load(Ordering::SeqCst) > 0 || bs.queued.load(Ordering::SeqCst) > 0;
+        if waiting() {
+            // Hand this very slot to the oldest waiter: it never becomes free in between, so a
+            // newcomer cannot take it first (HAProxy dequeues synchronously on release).
             let px_ok = eligible_for_backend_queue(&self.shared, self.backend, self.server);
             let mut q = bs.queues.lock();
-            q.serve(&self.shared, self.backend, self.server, px_ok);
+            q.serve(&self.shared, self.backend, self.server, px_ok, true);
+            return;
+        }
+        st.conns.fetch_sub(1, Ordering::SeqCst);
+        // Pairs with `acquire`, where a waiter bumps a queue length before re-checking `conns`
+        // under the lock: either it sees this release, or this sees its queue length.
+        if waiting() {
+            let px_ok = eligible_for_backend_queue(&self.shared, self.backend, self.server);
+            let mut q = bs.queues.lock();
+            q.serve(&self.shared, self.backend, self.server, px_ok, false);
         }
     }
 }
@@ -175,8 +186,10 @@ impl Inner {
     }
 
     /// HAProxy's `process_srv_queue`: while server `si` has a free slot, hand it to the oldest
-    /// waiter of its queue and (if `px_ok`) of the backend queue.
-    fn serve(&mut self, shared: &Arc<Shared>, bi: usize, si: usize, px_ok: bool) {
+    /// waiter of its queue and (if `px_ok`) of the backend queue. `held`: the caller gives up a
+    /// slot it holds on `si`, handed over first (and released if nobody takes it).
+    fn serve(&mut self, shared: &Arc<Shared>, bi: usize, si: usize, px_ok: bool, held: bool) {
+        let mut held = held;
         let bs = &shared.backends[bi];
         let st = &bs.servers[si];
         let maxconn = shared.config.backends[bi].servers[si].maxconn;
@@ -186,7 +199,12 @@ impl Inner {
                 .then(|| self.backend.waiters.front().map(|w| w.seq))
                 .flatten();
             let from = match (srv_head, be_head) {
-                (None, None) => return,
+                (None, None) => {
+                    if held {
+                        st.conns.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    return;
+                }
                 (Some(_), None) => Which::Server(si),
                 (None, Some(_)) => Which::Backend,
                 (Some(s), Some(b)) => {
@@ -197,11 +215,15 @@ impl Inner {
                     }
                 }
             };
-            if !st.try_take(maxconn) {
+            if held {
+                held = false;
+            } else if !st.try_take(maxconn) {
                 return;
             }
             let fifo = self.fifo(from);
             let Some(w) = fifo.waiters.pop_front() else {
+                // Unreachable: `from` names a non-empty queue.
+                st.conns.fetch_sub(1, Ordering::SeqCst);
                 return;
             };
             let pos = fifo.idx + 1 - w.idx;
@@ -239,7 +261,7 @@ impl Inner {
         for si in 0..be.servers.len() {
             let px_ok = elig.contains(&si);
             if px_ok || !self.servers[si].waiters.is_empty() {
-                self.serve(shared, bi, si, px_ok);
+                self.serve(shared, bi, si, px_ok, false);
             }
         }
     }
