@@ -8,7 +8,8 @@
 //! # Timeouts (HAProxy 2.6, TCP mode, no `option independent-streams`)
 //!
 //! HAProxy arms four timers per session: a read and a write timer on each side. The client side
-//! uses `timeout client`, the server side `timeout server`. Implemented here exactly that way:
+//! uses `timeout client`, the server side `timeout server`. Implemented here the same way, with
+//! one simplification (write timers):
 //!
 //! - **Read timer of a side**: armed while its direction waits for input from that side; it is
 //!   pushed back by every read from that side *and by every write to that side*. The second rule
@@ -19,7 +20,8 @@
 //!   by itself or by its own timer. The session is logged `cD` (client read timer) or `sD`
 //!   (server read timer), CFG §8.5.
 //! - **Write timer of a side**: armed while bytes wait to be written to that side and the socket
-//!   accepts none; pushed back by each partial write. When it fires the session is aborted and
+//!   accepts none; pushed back by each partial write. When it fires, this relay aborts the whole
+//!   session (HAProxy shuts that side's write without lingering and lets the rest wind down),
 //!   logged `cD` (writing to the client) or `sD` (writing to the server).
 //! - The first timer or error that fires decides the termination code (HAProxy sets
 //!   `SF_ERR_*` once). I/O errors abort the session: `CD` for the client side, `SD` for the
@@ -35,9 +37,11 @@
 //! - **One direction streams, the other is idle** (Exchange RPC: `RPC_OUT_DATA` pushes to the
 //!   client for minutes while the client says nothing): writes to the silent side refresh its
 //!   read timer, so the session lives as long as bytes flow either way, whatever the two
-//!   timeouts. It expires only after both directions have been silent for the relevant timeout.
-//!   This is unlike the previous `min(timeout client, timeout server)` of total silence only in
-//!   *which* code is logged and in that each side now has its own duration.
+//!   timeouts. Once everything stops, each side's timer runs from its own last read or write
+//!   and the earlier deadline names the code. Exchange's own keep-alives (client 720 s, server 900 s, reference §1.3) therefore
+//!   keep an idle RPC session open when both timeouts exceed 15 minutes.
+//! - `option independent-streams`, `timeout tunnel`, `timeout client-fin`/`server-fin` are not
+//!   configuration this runtime receives, so they are not applied.
 //!
 //! # Memory of idle connections
 //!
