@@ -116,13 +116,22 @@ struct Grant {
     pos: u64,
 }
 
+/// What wakes a waiter.
+#[derive(Debug)]
+enum Wake {
+    /// A slot.
+    Slot(Grant),
+    /// Its server went DOWN with `option redispatch`: choose again (`pendconn_redistribute`).
+    Redispatch(u64),
+}
+
 #[derive(Debug)]
 struct Waiter {
     seq: u64,
     /// The queue's dequeue index when this waiter joined (HAProxy's `queue_idx` is this minus
     /// one, so that the first in line logs position 1).
     idx: u64,
-    tx: oneshot::Sender<Grant>,
+    tx: oneshot::Sender<Wake>,
 }
 
 #[derive(Debug, Default)]
@@ -238,7 +247,7 @@ impl Inner {
                 server: si,
                 armed: true,
             };
-            if let Err(g) = w.tx.send(Grant { slot, pos }) {
+            if let Err(Wake::Slot(g)) = w.tx.send(Wake::Slot(Grant { slot, pos })) {
                 // The waiter is gone (it removes itself before dropping its receiver, so this
                 // is belt and braces): give the slot back and try the next one.
                 g.slot.release_quietly();
@@ -344,7 +353,7 @@ struct Pending<'a> {
     bi: usize,
     which: Which,
     seq: u64,
-    rx: oneshot::Receiver<Grant>,
+    rx: oneshot::Receiver<Wake>,
 }
 
 impl Pending<'_> {
@@ -388,126 +397,158 @@ pub async fn acquire(
     let be = &shared.config.backends[bi];
     let bs = &shared.backends[bi];
     let mut choice = choice;
-    let (which, seq, rx) = loop {
-        let mut q = bs.queues.lock();
-        q.serve_all(shared, bi);
-        match &choice {
-            Choice::Assigned { server, direct } => {
-                let si = *server;
-                let st = &bs.servers[si];
-                st.queued.fetch_add(1, Ordering::SeqCst);
-                if q.servers[si].waiters.is_empty() && st.try_take(be.servers[si].maxconn) {
-                    st.queued.fetch_sub(1, Ordering::SeqCst);
-                    let slot = Slot {
-                        shared: shared.clone(),
-                        backend: bi,
-                        server: si,
-                        armed: true,
-                    };
-                    return Ok((slot, Positions::default()));
-                }
-                let maxqueue = be.servers[si].maxqueue;
-                if maxqueue > 0 && q.servers[si].waiters.len() >= maxqueue as usize {
-                    st.queued.fetch_sub(1, Ordering::SeqCst);
-                    drop(q);
-                    if *direct && be.redispatch {
-                        tracing::debug!(backend = %be.name, server = %be.servers[si].name, "maxqueue reached, redispatching");
-                        choice = redispatch();
-                        if let Some(s) = try_fast(shared, bi, &choice) {
-                            return Ok((s, Positions::default()));
-                        }
-                        continue;
+    // Positions in queues left for a redispatch still count (HAProxy adds them up).
+    let mut acc = Positions::default();
+    tokio::pin!(stop);
+    loop {
+        let (which, seq, rx) = loop {
+            let mut q = bs.queues.lock();
+            q.serve_all(shared, bi);
+            match &choice {
+                Choice::Assigned { server, direct } => {
+                    let si = *server;
+                    let st = &bs.servers[si];
+                    st.queued.fetch_add(1, Ordering::SeqCst);
+                    if q.servers[si].waiters.is_empty() && st.try_take(be.servers[si].maxconn) {
+                        st.queued.fetch_sub(1, Ordering::SeqCst);
+                        let slot = Slot {
+                            shared: shared.clone(),
+                            backend: bi,
+                            server: si,
+                            armed: true,
+                        };
+                        return Ok((slot, acc));
                     }
-                    return Err((Refusal::QueueFull, Positions::default()));
+                    let maxqueue = be.servers[si].maxqueue;
+                    if maxqueue > 0 && q.servers[si].waiters.len() >= maxqueue as usize {
+                        st.queued.fetch_sub(1, Ordering::SeqCst);
+                        drop(q);
+                        if *direct && be.redispatch {
+                            tracing::debug!(backend = %be.name, server = %be.servers[si].name, "maxqueue reached, redispatching");
+                            choice = redispatch();
+                            if let Some(s) = try_fast(shared, bi, &choice) {
+                                return Ok((s, acc));
+                            }
+                            continue;
+                        }
+                        return Err((Refusal::QueueFull, acc));
+                    }
+                    let (tx, rx) = oneshot::channel();
+                    q.seq += 1;
+                    let seq = q.seq;
+                    let fifo = &mut q.servers[si];
+                    fifo.waiters.push_back(Waiter {
+                        seq,
+                        idx: fifo.idx,
+                        tx,
+                    });
+                    break (Which::Server(si), seq, rx);
                 }
-                let (tx, rx) = oneshot::channel();
-                q.seq += 1;
-                let seq = q.seq;
-                let fifo = &mut q.servers[si];
-                fifo.waiters.push_back(Waiter {
-                    seq,
-                    idx: fifo.idx,
-                    tx,
-                });
-                break (Which::Server(si), seq, rx);
-            }
-            Choice::Any(candidates) => {
-                if candidates.is_empty() {
-                    return Err((Refusal::NoServer, Positions::default()));
-                }
-                bs.queued.fetch_add(1, Ordering::SeqCst);
-                if q.backend.waiters.is_empty() {
-                    for &si in candidates {
-                        let st = &bs.servers[si];
-                        if q.servers[si].waiters.is_empty() && st.try_take(be.servers[si].maxconn) {
-                            bs.queued.fetch_sub(1, Ordering::SeqCst);
-                            let slot = Slot {
-                                shared: shared.clone(),
-                                backend: bi,
-                                server: si,
-                                armed: true,
-                            };
-                            return Ok((slot, Positions::default()));
+                Choice::Any(candidates) => {
+                    if candidates.is_empty() {
+                        return Err((Refusal::NoServer, acc));
+                    }
+                    bs.queued.fetch_add(1, Ordering::SeqCst);
+                    if q.backend.waiters.is_empty() {
+                        for &si in candidates {
+                            let st = &bs.servers[si];
+                            if q.servers[si].waiters.is_empty()
+                                && st.try_take(be.servers[si].maxconn)
+                            {
+                                bs.queued.fetch_sub(1, Ordering::SeqCst);
+                                let slot = Slot {
+                                    shared: shared.clone(),
+                                    backend: bi,
+                                    server: si,
+                                    armed: true,
+                                };
+                                return Ok((slot, acc));
+                            }
                         }
                     }
+                    let (tx, rx) = oneshot::channel();
+                    q.seq += 1;
+                    let seq = q.seq;
+                    let fifo = &mut q.backend;
+                    fifo.waiters.push_back(Waiter {
+                        seq,
+                        idx: fifo.idx,
+                        tx,
+                    });
+                    break (Which::Backend, seq, rx);
                 }
-                let (tx, rx) = oneshot::channel();
-                q.seq += 1;
-                let seq = q.seq;
-                let fifo = &mut q.backend;
-                fifo.waiters.push_back(Waiter {
-                    seq,
-                    idx: fifo.idx,
-                    tx,
-                });
-                break (Which::Backend, seq, rx);
             }
-        }
-    };
-    let mut pending = Pending {
-        shared,
-        bi,
-        which,
-        seq,
-        rx,
-    };
-    let positions = |pos: u64| Positions {
-        srv: if which == Which::Backend { 0 } else { pos },
-        backend: if which == Which::Backend { pos } else { 0 },
-        queued: true,
-    };
-    tokio::select! {
-        g = &mut pending.rx => match g {
-            Ok(g) => Ok((g.slot, positions(g.pos))),
-            Err(_) => Err((Refusal::Timeout, positions(0))),
-        },
-        () = tokio::time::sleep_until(deadline) => {
-            // Gave up: leave the queue unless a slot was handed over at this very moment, in
-            // which case take it (it is ours; refusing it would only pass it on).
-            match pending.leave() {
-                Some(pos) => Err((Refusal::Timeout, positions(pos))),
-                None => match pending.rx.try_recv() {
-                    Ok(g) => Ok((g.slot, positions(g.pos))),
-                    Err(_) => Err((Refusal::Timeout, positions(0))),
-                },
+        };
+        let mut pending = Pending {
+            shared,
+            bi,
+            which,
+            seq,
+            rx,
+        };
+        let positions = |pos: u64| Positions {
+            srv: acc.srv + if which == Which::Backend { 0 } else { pos },
+            backend: acc.backend + if which == Which::Backend { pos } else { 0 },
+            queued: true,
+        };
+        tokio::select! {
+            w = &mut pending.rx => match w {
+                Ok(Wake::Slot(g)) => return Ok((g.slot, positions(g.pos))),
+                Ok(Wake::Redispatch(pos)) => {
+                    acc = positions(pos);
+                    choice = redispatch();
+                }
+                Err(_) => return Err((Refusal::Timeout, positions(0))),
+            },
+            () = tokio::time::sleep_until(deadline) => {
+                // Gave up: leave the queue unless a slot was handed over at this very moment, in
+                // which case take it (it is ours; refusing it would only pass it on).
+                return match pending.leave() {
+                    Some(pos) => Err((Refusal::Timeout, positions(pos))),
+                    None => match pending.rx.try_recv() {
+                        Ok(Wake::Slot(g)) => Ok((g.slot, positions(g.pos))),
+                        Ok(Wake::Redispatch(pos)) => Err((Refusal::Timeout, positions(pos))),
+                        Err(_) => Err((Refusal::Timeout, positions(0))),
+                    },
+                };
             }
-        }
-        () = stop => {
-            // A grant that raced with the abort is released when `pending` drops: the slot
-            // goes to the next waiter.
-            let pos = pending.leave().unwrap_or(0);
-            Err((Refusal::ClientAbort, positions(pos)))
+            () = &mut stop => {
+                // A grant that raced with the abort is released when `pending` drops: the slot
+                // goes to the next waiter.
+                let pos = pending.leave().unwrap_or(0);
+                return Err((Refusal::ClientAbort, positions(pos)));
+            }
         }
     }
 }
 
-/// Serves the queues after a server became usable again (HAProxy's `pendconn_grab_from_px`):
-/// backend-queue waiters take its free slots. For the health checker to call on a DOWN→UP
-/// transition; a no-op when nobody waits.
-pub fn server_up(shared: &Arc<Shared>, bi: usize) {
+/// HAProxy's queue reaction to a health transition of server `si`, for the health checker to
+/// call after it changed `ServerState::usable`:
+///
+/// - `up`: backend-queue waiters take the server's free slots (`pendconn_grab_from_px`).
+/// - down, with `option redispatch`: the waiters of the server's own queue go back to load
+///   balancing, persistence broken (`pendconn_redistribute`); without it they keep waiting for
+///   the server until `timeout queue`, as in HAProxy.
+///
+/// A no-op when nobody waits.
+pub fn server_changed(shared: &Arc<Shared>, bi: usize, si: usize, up: bool) {
     let bs = &shared.backends[bi];
-    if bs.queued.load(Ordering::SeqCst) == 0 {
+    if up {
+        if bs.queued.load(Ordering::SeqCst) > 0 {
+            bs.queues.lock().serve_all(shared, bi);
+        }
         return;
     }
-    bs.queues.lock().serve_all(shared, bi);
+    if !shared.config.backends[bi].redispatch || bs.servers[si].queued.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    let mut q = bs.queues.lock();
+    let fifo = &mut q.servers[si];
+    while let Some(w) = fifo.waiters.pop_front() {
+        let pos = fifo.idx + 1 - w.idx;
+        fifo.idx += 1;
+        bs.servers[si].queued.fetch_sub(1, Ordering::SeqCst);
+        // A waiter already gone needs nothing more.
+        let _ = w.tx.send(Wake::Redispatch(pos));
+    }
 }

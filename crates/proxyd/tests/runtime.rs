@@ -992,3 +992,45 @@ async fn bytes_sent_while_queued_are_relayed_without_a_fin() {
     assert_eq!(&echo, b"ping");
     p.stop().await;
 }
+
+#[tokio::test]
+async fn health_transitions_requeue_waiters_like_haproxy() {
+    let (a, _) = backend("127.0.0.1:0", "A").await;
+    let (b, _) = backend("127.0.0.1:0", "B").await;
+    // `down`: a waiter stuck to a full server that goes DOWN is redispatched (option redispatch).
+    // `up`: a backend-queue waiter takes a server that comes back.
+    let p = start(&format!(
+        "{DEFAULTS}listen down\n bind 127.0.0.1:1\n option redispatch\n timeout queue 5s\n stick-table type ip size 1k expire 1m\n stick on src\n server a {a} maxconn 1\n server b {b} maxconn 1\n\
+         listen up\n bind 127.0.0.1:1\n timeout queue 5s\n server a {a} maxconn 1\n server b {b} maxconn 1 disabled\n"
+    ));
+    let shared = p.shared.clone();
+
+    let mut holder = TcpStream::connect(p.addrs[0].1).await.unwrap();
+    let mut tag = [0u8; 1];
+    holder.read_exact(&mut tag).await.unwrap();
+    let (x, y) = if &tag == b"A" { (0, "B") } else { (1, "A") };
+    let xs = shared.backends[0].servers[x].clone();
+    let waiter = queued_client(p.addrs[0].1, "w").await;
+    wait_until("the waiter to queue on its server", || {
+        xs.queued.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    xs.usable.store(false, Ordering::SeqCst);
+    proxyd::queue::server_changed(&shared, 0, x, false);
+    assert_eq!(read_all(waiter).await, format!("{y}|1"));
+    assert_eq!(xs.queued.load(Ordering::SeqCst), 0);
+    drop(holder);
+
+    let _busy = established(p.addrs[1].1, "A").await;
+    let waiter = queued_client(p.addrs[1].1, "w").await;
+    wait_until("the waiter to queue in the backend", || {
+        shared.backends[1].queued.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    shared.backends[1].servers[1]
+        .usable
+        .store(true, Ordering::SeqCst);
+    proxyd::queue::server_changed(&shared, 1, 1, true);
+    assert_eq!(read_all(waiter).await, "B|1");
+    p.stop().await;
+}
