@@ -81,6 +81,18 @@ pub fn main() -> ExitCode {
         // DESIGN §3.6: an invalid configuration at startup is EX_USAGE, as vrrpd's.
         return ExitCode::from(EXIT_CONFIG);
     };
+    // What the file names must exist and parse (CA files, regexes): checked before binding.
+    let pre = crate::check::preflight(&config);
+    for d in pre.iter() {
+        eprintln!("{d}");
+    }
+    if pre.has_errors() {
+        if args.check {
+            eprintln!("configuration has {} error(s)", pre.error_count());
+            return ExitCode::from(1);
+        }
+        return ExitCode::from(EXIT_CONFIG);
+    }
     if args.check {
         println!("Configuration file is valid");
         return ExitCode::SUCCESS;

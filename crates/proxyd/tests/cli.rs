@@ -177,3 +177,19 @@ fn check_accepts_the_shipped_yaml_config() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn unreadable_ca_file_is_a_located_error_in_check_mode_and_at_startup() {
+    let f = tempfile_path::TempFile::new(
+        "ca.cfg",
+        "defaults\n mode tcp\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+         listen x\n bind 127.0.0.1:1\n server a 127.0.0.1:443 check check-ssl verify required ca-file /nonexistent/ca.pem\n",
+    );
+    let out = proxyd().arg("-c").arg("-f").arg(&f.path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("ca.cfg:8:"), "{err}");
+    assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+    let out = proxyd().arg("-db").arg("-f").arg(&f.path).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+}
