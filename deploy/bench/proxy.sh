@@ -93,11 +93,13 @@ chmod 755 "$DIR" "$DIR/www" "$DIR/www/owa"
 NS=pxbench-$$
 PIDS=()
 IDLE_PID=
+CUR_PID=
 
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     [[ -n $IDLE_PID ]] && kill "$IDLE_PID" 2>/dev/null
+    [[ -n $CUR_PID ]] && kill "$CUR_PID" 2>/dev/null
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do
         for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
@@ -108,6 +110,18 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Runs a measuring command and waits for it with the `wait` builtin, which a trapped signal
+# interrupts at once: bash would not act on a Ctrl-C that a foreground child (timeout, iperf3)
+# catches and survives, and the script would go on measuring.
+fg_run() {
+    local rc=0
+    "$@" &
+    CUR_PID=$!
+    wait "$CUR_PID" || rc=$?
+    CUR_PID=
+    return "$rc"
+}
 
 ip netns add "$NS"
 # nsenter execs the command in place (ip netns exec forks and waits), so $! is the process.
@@ -200,7 +214,7 @@ m_iperf() { # variant keep(0/1) tag
         [[ $dir == down ]] && flag=(-R)
         t0=$( [[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
         out=$DIR/logs/iperf-$dir-$v-$tag.log
-        timeout $((SECS + 30)) "${NSX[@]}" iperf3 -c "${ADDR[$v]}" -p "$(port "$v" 5201)" \
+        fg_run timeout $((SECS + 30)) "${NSX[@]}" iperf3 -c "${ADDR[$v]}" -p "$(port "$v" 5201)" \
             -t "$SECS" -f m --connect-timeout 3000 "${flag[@]}" >"$out" 2>&1 || true
         t1=$( [[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
         gbps=$(awk '/receiver/ {for (i = 1; i <= NF; i++) if ($i == "Mbits/sec") v = $(i - 1)}
@@ -220,7 +234,7 @@ m_wrk() { # variant keep tag mode(ka|close)
     [[ $mode == close ]] && hdr=(-H 'Connection: close')
     out=$DIR/logs/wrk-$mode-$v-$tag.log
     t0=$( [[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
-    timeout $((SECS + 30)) "${NSX[@]}" wrk -t "$THREADS" -c "$CONNS" -d "${SECS}s" \
+    fg_run timeout $((SECS + 30)) "${NSX[@]}" wrk -t "$THREADS" -c "$CONNS" -d "${SECS}s" \
         --timeout 2s --latency "${hdr[@]}" "http://${ADDR[$v]}:$(port "$v" 8080)$PAGE" \
         >"$out" 2>&1 || true
     t1=$( [[ -n $pid ]] && cpu_ticks "$pid" || echo 0)
