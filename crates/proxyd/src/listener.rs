@@ -7,6 +7,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
@@ -53,6 +55,59 @@ pub fn bind(addr: SocketAddr, transparent: bool) -> std::io::Result<TcpListener>
     TcpListener::from_std(sock.into())
 }
 
+/// How long a listener pauses after a failed accept (EMFILE, ENFILE, ENOBUFS...).
+pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Accept failures are logged at most once per this interval, with the count suppressed.
+pub const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Counts a connection in `Shared::active` and its frontend's count while it lives.
+struct Active<'a> {
+    shared: &'a Shared,
+    fe: usize,
+}
+
+impl<'a> Active<'a> {
+    fn enter(shared: &'a Shared, fe: usize) -> Self {
+        shared.active.fetch_add(1, Ordering::Relaxed);
+        shared.frontend_active[fe].fetch_add(1, Ordering::Relaxed);
+        Active { shared, fe }
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.shared.active.fetch_sub(1, Ordering::Relaxed);
+        self.shared.frontend_active[self.fe].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Rate-limited reporting of failed accepts: the first one at once, then one line per
+/// [`ACCEPT_ERROR_LOG_EVERY`] with how many were not logged.
+#[derive(Debug, Default)]
+struct AcceptErrors {
+    last: Option<tokio::time::Instant>,
+    suppressed: u64,
+    total: u64,
+}
+
+impl AcceptErrors {
+    fn record(&mut self, e: &std::io::Error, frontend: &str) {
+        self.total += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < ACCEPT_ERROR_LOG_EVERY)
+        {
+            self.suppressed += 1;
+            return;
+        }
+        tracing::warn!(frontend, error = %e, total = self.total, suppressed = self.suppressed, "accept failed");
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+}
+
 /// Accepts connections on `l` until `shutdown`, one session task each (tracked by `tracker`).
 pub async fn accept_loop(
     l: Listener,
@@ -61,6 +116,7 @@ pub async fn accept_loop(
     tracker: TaskTracker,
 ) {
     let fe = l.frontend;
+    let mut errors = AcceptErrors::default();
     loop {
         // Backpressure: hold a global then a frontend slot before accepting, so a full proxy
         // leaves new connections in the kernel backlog (HAProxy stops polling the listener).
@@ -85,15 +141,18 @@ pub async fn accept_loop(
                 let hard = shutdown.hard.clone();
                 tracker.spawn(async move {
                     let _permits = (g, f);
+                    let _active = Active::enter(&shared, fe);
                     tokio::select! {
-                        () = session::handle(shared, fe, stream, peer) => {}
+                        () = session::handle(shared.clone(), fe, stream, peer) => {}
                         () = hard.cancelled() => {}
                     }
                 });
             }
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                errors.record(&e, &shared.config.frontends[fe].name);
+                // Out of descriptors or memory: the connection stays in the kernel backlog;
+                // pause this listener briefly instead of spinning (HAProxy pauses it too).
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
             }
         }
     }

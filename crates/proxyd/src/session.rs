@@ -339,12 +339,6 @@ fn finish(
         tracing::debug!(frontend = %fe.name, backend = %be.name, termination, bytes, "session closed");
         return;
     }
-    let global_max = shared
-        .config
-        .global
-        .maxconn
-        .unwrap_or(crate::state::DEFAULT_GLOBAL_MAXCONN);
-    let fe_max = fe.maxconn.unwrap_or(global_max);
     let st = &shared.backends[bi];
     let bc: u64 = st
         .servers
@@ -355,8 +349,8 @@ fn finish(
     record.termination = termination;
     record.bytes = bytes;
     record.counts = [
-        u64::from(global_max).saturating_sub(shared.global_slots.available_permits() as u64),
-        u64::from(fe_max).saturating_sub(shared.frontend_slots[fe_idx].available_permits() as u64),
+        u64::from(shared.active.load(Ordering::Relaxed)),
+        u64::from(shared.frontend_active[fe_idx].load(Ordering::Relaxed)),
         bc,
         si.map_or(0, |i| {
             u64::from(st.servers[i].conns.load(Ordering::Relaxed))

@@ -90,6 +90,11 @@ pub struct Shared {
     pub global_slots: Arc<Semaphore>,
     /// Per-frontend `maxconn`, indexed like `config.frontends`.
     pub frontend_slots: Vec<Arc<Semaphore>>,
+    /// Connections being served process-wide (HAProxy's `%ac`). The slots alone over-count:
+    /// each accept loop holds the next connection's permits while it waits.
+    pub active: AtomicU32,
+    /// Connections being served per frontend (`%fc`), indexed like `config.frontends`.
+    pub frontend_active: Vec<AtomicU32>,
     /// Per-frontend routing with backend names resolved to indices once, indexed like
     /// `config.frontends`.
     pub routes: Vec<Routes>,
@@ -178,6 +183,8 @@ impl Shared {
             .collect();
         Shared {
             global_slots: Arc::new(Semaphore::new(global as usize)),
+            active: AtomicU32::new(0),
+            frontend_active: config.frontends.iter().map(|_| AtomicU32::new(0)).collect(),
             frontend_slots,
             routes,
             stick_tables,

@@ -571,7 +571,7 @@ backend owa\n    option httpchk GET /owa/healthcheck.htm\n\
         &Default::default(),
     );
     let cfg = Arc::new(cfg.unwrap_or_else(|| panic!("{diags:?}")));
-    let shared = proxyd::Shared::new(cfg);
+    let shared = Arc::new(proxyd::Shared::new(cfg));
     let stop = CancellationToken::new();
     let checkers = proxyd::check::spawn_all(&shared, &stop);
     // cas3 has no `check`: no checker, stays usable.

@@ -809,12 +809,13 @@ async fn access_lines_reach_unix_and_udp_targets_with_their_pri_and_level() {
     for (line, pri) in [(&via_udp, "<134>"), (&via_unix, "<158>")] {
         assert!(line.starts_with(pri), "{line}");
         assert!(line.contains(&tail), "{line}");
-        // %ac/%fc are not checked: the listener holds the next connection's permits early.
         assert!(
             line.contains(" l l/a ") && line.contains(" 3 -- "),
             "{line}"
         );
-        assert!(line.ends_with("/1/1/0 0/0\n"), "{line}");
+        // One connection: %ac/%fc/%bc/%sc/%rc = 1/1/1/1/0 (the listener's early permits for
+        // the next connection are not counted), queues 0/0.
+        assert!(line.ends_with(" 1/1/1/1/0 0/0\n"), "{line}");
     }
     // `max notice` drops info lines.
     assert_eq!(quiet.next_within(Duration::from_millis(300)).await, None);

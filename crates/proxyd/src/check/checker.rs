@@ -54,6 +54,35 @@ impl UsableFlag for crate::state::ServerState {
     }
 }
 
+/// A server as the running proxy sees it: besides the flag and the health watch, a transition
+/// re-runs the queues (HAProxy's `pendconn_grab_from_px` when the server comes UP,
+/// `pendconn_redistribute` when it goes DOWN), see [`crate::queue::server_changed`].
+#[derive(Debug)]
+struct RuntimeServer {
+    shared: Arc<crate::state::Shared>,
+    backend: usize,
+    server: usize,
+}
+
+impl RuntimeServer {
+    fn state(&self) -> &crate::state::ServerState {
+        &self.shared.backends[self.backend].servers[self.server]
+    }
+}
+
+impl UsableFlag for RuntimeServer {
+    fn get(&self) -> bool {
+        self.state().get()
+    }
+    fn set(&self, usable: bool) {
+        self.state().set(usable);
+        crate::queue::server_changed(&self.shared, self.backend, self.server, usable);
+    }
+    fn sessions(&self) -> u32 {
+        self.state().sessions()
+    }
+}
+
 /// Why a checker cannot be built from a server line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckError {
@@ -369,17 +398,23 @@ pub struct Checker {
 /// Spawns a checker for every server of `shared.config` that has `check` and is not `disabled`,
 /// driving the `usable` flags of `shared`. A server that cannot be checked (no port) is logged
 /// and left usable, as HAProxy without a check.
-pub fn spawn_all(shared: &crate::state::Shared, shutdown: &CancellationToken) -> Vec<Checker> {
+pub fn spawn_all(shared: &Arc<crate::state::Shared>, shutdown: &CancellationToken) -> Vec<Checker> {
     let mut out = Vec::new();
     for (bi, be) in shared.config.backends.iter().enumerate() {
-        let states = &shared.backends[bi].servers;
+        let flag = |si: usize| -> Arc<dyn UsableFlag> {
+            Arc::new(RuntimeServer {
+                shared: shared.clone(),
+                backend: bi,
+                server: si,
+            })
+        };
         let peers: Vec<Peer> = be
             .servers
             .iter()
-            .zip(states)
-            .map(|(s, st)| Peer {
+            .enumerate()
+            .map(|(si, s)| Peer {
                 backup: s.backup,
-                usable: st.clone(),
+                usable: flag(si),
             })
             .collect();
         for (si, srv) in be.servers.iter().enumerate() {
@@ -398,7 +433,7 @@ pub fn spawn_all(shared: &crate::state::Shared, shutdown: &CancellationToken) ->
                     continue;
                 }
             };
-            let state = ServerCheck::new(&spec, states[si].clone());
+            let state = ServerCheck::new(&spec, flag(si));
             let task = spawn_checker(spec, state.clone(), peers.clone(), shutdown.clone());
             out.push(Checker {
                 backend: bi,
