@@ -1,7 +1,7 @@
 //! Bidirectional byte relay between a client and a server socket.
 //!
-//! Owns moving bytes (splice(2) through a pipe on Linux, a buffer copy otherwise or when a pipe
-//! cannot be made), half-close (EOF on one side becomes `shutdown(SHUT_WR)` on the other while the
+//! Owns moving bytes (a 16 KiB buffer copy for small messages, splice(2) through a pipe for bulk
+//! transfers on Linux, chosen per read as HAProxy's `splice-auto`), half-close (EOF on one side becomes `shutdown(SHUT_WR)` on the other while the
 //! opposite direction keeps flowing) and the client and server inactivity timeouts. It must not
 //! choose servers or log.
 //!
@@ -54,6 +54,7 @@
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::OwnedFd;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -61,6 +62,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::{OFlag, SpliceFFlags, splice};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 /// Bytes moved per splice(2) call (HAProxy's default pipe size).
 const CHUNK: usize = 64 * 1024;
@@ -122,6 +124,13 @@ impl End {
 }
 
 static PIPES: Mutex<Vec<(OwnedFd, OwnedFd)>> = Mutex::new(Vec::new());
+
+static SPLICED: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes this process has relayed through splice(2) pipes (the rest were copied).
+pub fn spliced_bytes() -> u64 {
+    SPLICED.load(Ordering::Relaxed)
+}
 
 enum Mover {
     Pipe(OwnedFd, OwnedFd),
@@ -215,7 +224,63 @@ enum Outcome {
     WriteError,
 }
 
+/// Waits for `fut` while `deadline()` (which only ever moves later) has not passed. The timer
+/// is created once per direction and re-armed only when it fires early, so a busy connection
+/// touches the timer wheel once per timeout period, not once per message.
+async fn ready_before(
+    timer: &mut Option<Pin<Box<Sleep>>>,
+    deadline: impl Fn() -> Option<tokio::time::Instant>,
+    fut: impl Future<Output = io::Result<()>>,
+) -> Option<io::Result<()>> {
+    let Some(timer) = timer.as_mut() else {
+        return Some(fut.await);
+    };
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            r = &mut fut => return Some(r),
+            () = timer.as_mut() => match deadline() {
+                Some(d) if tokio::time::Instant::now() < d => timer.as_mut().reset(d),
+                _ => return None,
+            },
+        }
+    }
+}
+
+/// Reads from `src` into `m`. A copy read shorter than the buffer shows the socket is drained
+/// (tokio's own `poll_read` rule for epoll), so readiness is cleared at once and the next read
+/// waits for an event instead of paying a syscall to learn `EAGAIN`. A splice can be short
+/// while data remains (the pipe has only 16 slots), so it never clears readiness that way.
+fn read_into(src: &TcpStream, m: &mut Mover) -> io::Result<usize> {
+    let flags = SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE;
+    match m {
+        Mover::Pipe(_, w) => src.try_io(Interest::READABLE, || {
+            splice(src, None, &*w, None, CHUNK, flags).map_err(to_io)
+        }),
+        Mover::Buf(buf) => {
+            let mut short = None;
+            let r = src.try_io(Interest::READABLE, || {
+                let n = nix::unistd::read(src, buf).map_err(to_io)?;
+                if n > 0 && n < buf.len() {
+                    short = Some(n);
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n)
+            });
+            match short {
+                Some(n) => Ok(n),
+                None => r,
+            }
+        }
+    }
+}
+
 /// One direction: read `src` until EOF, write everything to `dst`. Does not shut `dst`.
+///
+/// Copy or splice is chosen per read, as HAProxy's `splice-auto` does: a direction starts with
+/// the 16 KiB copy buffer (small messages cost one read and one write); a read that fills the
+/// buffer marks a bulk transfer and the next reads splice through a pipe; a splice that moves
+/// less than one buffer's worth goes back to copying.
 async fn pump(
     src: &TcpStream,
     dst: &TcpStream,
@@ -226,27 +291,26 @@ async fn pump(
 ) -> Outcome {
     let flags = SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE;
     let mut mover: Option<Mover> = None;
+    let mut bulk = false;
+    let mut read_timer = src_side
+        .deadline()
+        .map(|d| Box::pin(tokio::time::sleep_until(d)));
     loop {
         let (n, m) = loop {
-            let m = match mover.take() {
+            let mut m = match mover.take() {
                 Some(m) => m,
                 None => {
-                    match bounded(|| src_side.deadline(), src.readable()).await {
+                    match ready_before(&mut read_timer, || src_side.deadline(), src.readable())
+                        .await
+                    {
                         None => return Outcome::ReadTimeout,
                         Some(Err(_)) => return Outcome::ReadError,
                         Some(Ok(())) => {}
                     }
-                    Mover::get(use_splice)
+                    Mover::get(use_splice && bulk)
                 }
             };
-            let mut m = m;
-            let r = match &mut m {
-                Mover::Pipe(_, w) => src.try_io(Interest::READABLE, || {
-                    splice(src, None, &*w, None, CHUNK, flags).map_err(to_io)
-                }),
-                Mover::Buf(buf) => src.try_read(buf),
-            };
-            match r {
+            match read_into(src, &mut m) {
                 Ok(n) => break (n, m),
                 // Nothing to read: the direction is idle, give its pipe or buffer back.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => m.put(),
@@ -258,6 +322,8 @@ async fn pump(
             return Outcome::Eof;
         }
         src_side.touch();
+        let was_pipe = matches!(m, Mover::Pipe(..));
+        bulk = n >= BUF;
         let mut off = 0;
         let mut progress = tokio::time::Instant::now();
         while off < n {
@@ -272,6 +338,9 @@ async fn pump(
                 Ok(w) => {
                     off += w;
                     count.fetch_add(w as u64, Ordering::Relaxed);
+                    if was_pipe {
+                        SPLICED.fetch_add(w as u64, Ordering::Relaxed);
+                    }
                     // Writing to a side refreshes that side's read timer (HAProxy, non-
                     // independent streams).
                     dst_side.touch();
@@ -288,7 +357,14 @@ async fn pump(
                 Err(_) => return Outcome::WriteError,
             }
         }
-        mover = Some(m);
+        // Keep the mover while it suits the traffic; switching gives the old one back (empty).
+        let want_pipe = use_splice && bulk;
+        mover = if want_pipe == was_pipe {
+            Some(m)
+        } else {
+            m.put();
+            None
+        };
     }
 }
 

@@ -395,6 +395,7 @@ async fn copy_fallback_and_splice_relay_the_same_bytes() {
             tokio::io::copy(&mut r, &mut w).await.unwrap();
             w.shutdown().await.unwrap();
         });
+        let spliced_before = proxyd::relay::spliced_bytes();
         let data: Vec<u8> = (0..(4u32 << 20))
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
             .collect();
@@ -423,6 +424,16 @@ async fn copy_fallback_and_splice_relay_the_same_bytes() {
             (data.len() as u64, data.len() as u64)
         );
         echo.await.unwrap();
+        if use_splice {
+            // A bulk transfer switches to splice after its first full buffer: nearly all of the
+            // 2 x 4 MiB go through pipes (other tests may add more, never less).
+            let spliced = proxyd::relay::spliced_bytes() - spliced_before;
+            assert!(
+                spliced >= data.len() as u64,
+                "only {spliced} bytes spliced of {}",
+                2 * data.len()
+            );
+        }
     }
 }
 
