@@ -73,6 +73,9 @@ const BUF: usize = 16 * 1024;
 /// Empty pipes kept for reuse.
 const POOLED_PIPES: usize = 256;
 
+/// Copy buffers kept for reuse per worker thread (4 MiB each at most).
+const POOLED_BUFS: usize = 256;
+
 /// Bytes relayed in each direction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
@@ -125,6 +128,12 @@ impl End {
 
 static PIPES: Mutex<Vec<(OwnedFd, OwnedFd)>> = Mutex::new(Vec::new());
 
+thread_local! {
+    /// Copy buffers of messages relayed on this worker thread, reused instead of allocating
+    /// and zeroing 16 KiB per message (HAProxy's buffer pool).
+    static BUFS: std::cell::RefCell<Vec<Box<[u8]>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 static SPLICED: AtomicU64 = AtomicU64::new(0);
 
 /// Bytes this process has relayed through splice(2) pipes (the rest were copied).
@@ -148,16 +157,26 @@ impl Mover {
                 return Mover::Pipe(r, w);
             }
         }
-        Mover::Buf(vec![0; BUF].into_boxed_slice())
+        let pooled = BUFS.with_borrow_mut(Vec::pop);
+        Mover::Buf(pooled.unwrap_or_else(|| vec![0; BUF].into_boxed_slice()))
     }
 
-    /// Gives back a mover holding no data (a pipe to the pool, a buffer to the allocator).
+    /// Gives back a mover holding no data (a pipe to the process pool, a buffer to this
+    /// thread's pool; beyond the pools' caps they are closed or freed).
     fn put(self) {
-        if let Mover::Pipe(r, w) = self
-            && let Ok(mut pool) = PIPES.lock()
-            && pool.len() < POOLED_PIPES
-        {
-            pool.push((r, w));
+        match self {
+            Mover::Pipe(r, w) => {
+                if let Ok(mut pool) = PIPES.lock()
+                    && pool.len() < POOLED_PIPES
+                {
+                    pool.push((r, w));
+                }
+            }
+            Mover::Buf(b) => BUFS.with_borrow_mut(|pool| {
+                if pool.len() < POOLED_BUFS {
+                    pool.push(b);
+                }
+            }),
         }
     }
 }
@@ -177,8 +196,12 @@ impl Side {
             timeout,
         }
     }
-    fn touch(&self) {
-        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    /// Milliseconds since the relay started (one clock read).
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+    /// Records activity at `ms` (from [`Side::now_ms`] of either side: they share `start`).
+    fn touch_at(&self, ms: u64) {
         self.last_ms.fetch_max(ms, Ordering::Relaxed);
     }
     fn deadline(&self) -> Option<tokio::time::Instant> {
@@ -321,11 +344,12 @@ async fn pump(
             m.put();
             return Outcome::Eof;
         }
-        src_side.touch();
+        // One clock read per message: the write that follows at once counts as the same instant.
+        let mut at = src_side.now_ms();
+        src_side.touch_at(at);
         let was_pipe = matches!(m, Mover::Pipe(..));
         bulk = n >= BUF;
         let mut off = 0;
-        let mut progress = tokio::time::Instant::now();
         while off < n {
             let r = match &m {
                 Mover::Pipe(r, _) => dst.try_io(Interest::WRITABLE, || {
@@ -343,15 +367,20 @@ async fn pump(
                     }
                     // Writing to a side refreshes that side's read timer (HAProxy, non-
                     // independent streams).
-                    dst_side.touch();
-                    progress = tokio::time::Instant::now();
+                    dst_side.touch_at(at);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let write_deadline = || dst_side.timeout.map(|t| progress + t);
+                    // The write timer runs from the last progress (`at`).
+                    let since = Duration::from_millis(at);
+                    let write_deadline = || {
+                        dst_side
+                            .timeout
+                            .map(|t| tokio::time::Instant::from_std(dst_side.start + since + t))
+                    };
                     match bounded(write_deadline, dst.writable()).await {
                         None => return Outcome::WriteTimeout,
                         Some(Err(_)) => return Outcome::WriteError,
-                        Some(Ok(())) => {}
+                        Some(Ok(())) => at = src_side.now_ms(),
                     }
                 }
                 Err(_) => return Outcome::WriteError,
