@@ -9,8 +9,8 @@ pub mod check;
 pub mod cli;
 pub mod listener;
 pub mod liveness;
-pub mod relay;
 pub mod queue;
+pub mod relay;
 pub mod session;
 pub mod state;
 pub mod tcplog;
@@ -71,10 +71,7 @@ impl Proxy {
                     addr: b.addr,
                     source,
                 })?;
-                listeners.push(listener::Listener {
-                    frontend: fi,
-                    socket: l,
-                });
+                listeners.push(listener::Listener::new(fi, l, b));
             }
         }
         Ok(Proxy { shared, listeners })

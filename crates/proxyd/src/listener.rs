@@ -26,6 +26,23 @@ pub struct Listener {
     pub frontend: usize,
     /// The socket.
     pub socket: TcpListener,
+    /// The local address every accepted connection has, when the bind names one address and
+    /// is not `transparent` (HAProxy's rule); `None` means asking each socket (getsockname).
+    pub local: Option<SocketAddr>,
+}
+
+impl Listener {
+    /// Wraps a socket bound for `bind` of frontend `frontend`.
+    pub fn new(frontend: usize, socket: TcpListener, bind: &lbcore::config::proxy::Bind) -> Self {
+        let local = (!bind.transparent && !bind.addr.ip().is_unspecified())
+            .then(|| socket.local_addr().ok())
+            .flatten();
+        Listener {
+            frontend,
+            socket,
+            local,
+        }
+    }
 }
 
 /// Binds `addr` with `IP_FREEBIND` (`IPV6_FREEBIND` for IPv6), `SO_REUSEADDR` and, when
@@ -115,7 +132,7 @@ pub async fn accept_loop(
     shutdown: Shutdown,
     tracker: TaskTracker,
 ) {
-    let fe = l.frontend;
+    let (fe, local) = (l.frontend, l.local);
     let mut errors = AcceptErrors::default();
     loop {
         // Backpressure: hold a global then a frontend slot before accepting, so a full proxy
@@ -143,7 +160,7 @@ pub async fn accept_loop(
                     let _permits = (g, f);
                     let _active = Active::enter(&shared, fe);
                     tokio::select! {
-                        () = session::handle(shared.clone(), fe, stream, peer) => {}
+                        () = session::handle(shared.clone(), fe, stream, peer, local) => {}
                         () = hard.cancelled() => {}
                     }
                 });

@@ -439,6 +439,9 @@ pub async fn relay_until(
                 oa = &mut a, if !a_done => {
                     a_done = true;
                     match oa {
+                        // Once both directions are done the sockets are closed at once, and
+                        // close(2) sends the FIN: no separate shutdown(2) (as HAProxy).
+                        Outcome::Eof if b_done => {}
                         Outcome::Eof => shut_write(server),
                         // The client read timer: shut the client's read, FIN to the server.
                         Outcome::ReadTimeout => {
@@ -453,6 +456,7 @@ pub async fn relay_until(
                 ob = &mut b, if !b_done => {
                     b_done = true;
                     match ob {
+                        Outcome::Eof if a_done => {}
                         Outcome::Eof => shut_write(client),
                         Outcome::ReadTimeout => {
                             shut_write(client);

@@ -138,14 +138,21 @@ async fn connect(be: &Backend, si: usize, dst_port: u16) -> Result<TcpStream, &'
     }
 }
 
-/// Serves one accepted connection until it closes.
-pub async fn handle(shared: Arc<Shared>, fe_idx: usize, client: TcpStream, peer: SocketAddr) {
+/// Serves one accepted connection until it closes. `local` is the address the client reached
+/// when the listener knows it (see `listener::Listener::local`); otherwise it is asked.
+pub async fn handle(
+    shared: Arc<Shared>,
+    fe_idx: usize,
+    client: TcpStream,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+) {
     #[allow(clippy::disallowed_methods)]
     // The access log's wall-clock date (%t); daemons may read the clock.
     let accepted = SystemTime::now();
     let t0 = tokio::time::Instant::now().into_std();
     let fe = &shared.config.frontends[fe_idx];
-    let Ok(local) = client.local_addr() else {
+    let Some(local) = local.or_else(|| client.local_addr().ok()) else {
         return;
     };
     let info = ConnInfo {
