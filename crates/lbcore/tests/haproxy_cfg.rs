@@ -724,61 +724,6 @@ fn missing_file_is_one_diagnostic() {
     );
 }
 
-/// The YAML front end: the same Exchange configuration as `etc/proxyd/haproxy.cfg`.
-const REFERENCE_YAML: &str = r#"
-global:
-  log: 127.0.0.1:514 local0 notice
-  maxconn: 20000
-  pidfile: /run/proxyd/proxyd.pid
-  stats:
-    socket: /run/proxyd/admin.sock mode 600 level admin
-    timeout: 2m
-defaults:
-  mode: tcp
-  log: global
-  option: [tcplog, dontlognull, redispatch]
-  retries: 3
-  timeout: {connect: 5s, client: 2h, server: 2h, check: 5s}
-  default-server: inter 5s fall 3 rise 2
-backend:
-  st_src_cas:
-    stick-table: type ip size 200k expire 2h
-listen:
-  cas_https:
-    bind: 192.0.2.100:443
-    balance: leastconn
-    stick on: src table st_src_cas
-    option: ssl-hello-chk
-    server:
-      cas1: 192.0.2.21:443 check
-      cas2: 192.0.2.22:443 check
-  cas_rpc:
-    bind: 192.0.2.100:135,192.0.2.100:60000,192.0.2.100:60001
-    balance: leastconn
-    option: tcpka
-    stick on: src table st_src_cas
-    server:
-      cas1: 192.0.2.21 check port 135
-      cas2: 192.0.2.22 check port 135
-  cas_pop_imap:
-    bind: [192.0.2.100:110, 192.0.2.100:995, 192.0.2.100:143, 192.0.2.100:993]
-    balance: leastconn
-    server:
-      cas1: 192.0.2.21 check port 143
-      cas2: 192.0.2.22 check port 143
-  hub_smtp:
-    bind: 192.0.2.100:25
-    acl: {relay_ok: src 192.0.2.0/24 198.51.100.10}
-    tcp-request connection: reject unless relay_ok
-    balance: roundrobin
-    option: {smtpchk: HELO lb.example.org}
-    server: {hub1: 192.0.2.21:25 check, hub2: 192.0.2.22:25 check}
-  stats:
-    bind: 127.0.0.1:8080
-    mode: http
-    stats: {enable: true, uri: /haproxy?stats, refresh: 10s, admin: if TRUE}
-"#;
-
 /// `Debug` of a model with every `Span { .. }` removed, to compare models across dialects.
 fn without_spans(cfg: &ProxyConfig) -> String {
     let s = format!("{cfg:?}");
@@ -795,11 +740,9 @@ fn without_spans(cfg: &ProxyConfig) -> String {
 
 #[test]
 fn yaml_front_end_reads_the_same_model_as_haproxy_cfg() {
-    let (cfg_y, d) = lbcore::config::proxy_yaml::parse_str(
-        REFERENCE_YAML,
-        Path::new("proxyd.yaml"),
-        &BTreeMap::new(),
-    );
+    // The shipped YAML twin of the shipped haproxy.cfg.
+    let yaml = reference_path().with_file_name("proxyd.yaml");
+    let (cfg_y, d) = load_proxy(&yaml, &BTreeMap::new());
     assert!(d.is_empty(), "{d}");
     let (cfg_h, d) = load_proxy(&reference_path(), &BTreeMap::new());
     assert!(d.is_empty(), "{d}");

@@ -65,11 +65,18 @@ impl Proxy {
     pub fn bind(config: Arc<ProxyConfig>) -> Result<Self, Error> {
         let shared = Arc::new(Shared::new(config.clone()));
         let mut listeners = Vec::new();
+        let global = config
+            .global
+            .maxconn
+            .unwrap_or(state::DEFAULT_GLOBAL_MAXCONN);
         for (fi, fe) in config.frontends.iter().enumerate() {
+            let backlog = listener::backlog(fe.maxconn.unwrap_or(global));
             for b in &fe.binds {
-                let l = listener::bind(b.addr, b.transparent).map_err(|source| Error::Bind {
-                    addr: b.addr,
-                    source,
+                let l = listener::bind(b.addr, b.transparent, backlog).map_err(|source| {
+                    Error::Bind {
+                        addr: b.addr,
+                        source,
+                    }
                 })?;
                 listeners.push(listener::Listener::new(fi, l, b));
             }

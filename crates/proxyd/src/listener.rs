@@ -16,8 +16,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::{Shared, Shutdown, session};
 
-/// Listen backlog (HAProxy defaults to the frontend maxconn; the kernel caps it at somaxconn).
-pub const BACKLOG: i32 = 1024;
+/// The listen backlog for a frontend: its `maxconn` (HAProxy's default for `backlog`), so a
+/// burst of connections waits in the kernel instead of losing SYNs to a retransmit one second
+/// later; the kernel caps it at `net.core.somaxconn`.
+pub fn backlog(maxconn: u32) -> i32 {
+    i32::try_from(maxconn).unwrap_or(i32::MAX)
+}
 
 /// One bound listening socket of a frontend.
 #[derive(Debug)]
@@ -47,7 +51,7 @@ impl Listener {
 
 /// Binds `addr` with `IP_FREEBIND` (`IPV6_FREEBIND` for IPv6), `SO_REUSEADDR` and, when
 /// `transparent`, `IP_TRANSPARENT` (needs CAP_NET_ADMIN; a failure is logged, not fatal).
-pub fn bind(addr: SocketAddr, transparent: bool) -> std::io::Result<TcpListener> {
+pub fn bind(addr: SocketAddr, transparent: bool, backlog: i32) -> std::io::Result<TcpListener> {
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     sock.set_reuse_address(true)?;
     if addr.is_ipv6() {
@@ -68,7 +72,7 @@ pub fn bind(addr: SocketAddr, transparent: bool) -> std::io::Result<TcpListener>
     }
     sock.set_nonblocking(true)?;
     sock.bind(&addr.into())?;
-    sock.listen(BACKLOG)?;
+    sock.listen(backlog)?;
     TcpListener::from_std(sock.into())
 }
 

@@ -115,6 +115,9 @@ pub struct Opts {
     /// Do not stop on SIGINT.
     #[arg(long = "ignore-sigint")]
     pub ignore_sigint: bool,
+    /// Unix socket answering `vrrpd status` (`none` disables it).
+    #[arg(long = "control-socket", value_name = "PATH", default_value = DEFAULT_CONTROL_SOCKET)]
+    pub control_socket: PathBuf,
     /// Print the version and exit.
     #[arg(short = 'v', long = "version")]
     pub version: bool,
@@ -297,6 +300,9 @@ pub fn version_text() -> String {
         env!("CARGO_PKG_VERSION")
     )
 }
+
+/// Default control socket (systemd `RuntimeDirectory=vrrpd`).
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/vrrpd/control.sock";
 
 #[cfg(test)]
 mod tests {

@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub ignore_sigint: bool,
     /// Send systemd notifications (READY=1, STOPPING=1).
     pub sd_notify: bool,
+    /// Where `vrrpd status` asks (`None`: no control socket).
+    pub control_socket: Option<PathBuf>,
 }
 
 /// A fatal runtime error (exit code 1).
@@ -238,6 +240,10 @@ fn notify_systemd(enabled: bool, state: &[sd_notify::NotifyState<'_>]) {
     }
 }
 
+/// How long the last notifications may take to leave at exit (keepalived gives `notify_stop`
+/// one second; mail gets the rest).
+pub const NOTIFY_DRAIN: Duration = Duration::from_secs(3);
+
 /// Runs the VRRP instances of `config` until SIGTERM/SIGINT (when `opts.handle_signals`) or
 /// `shutdown` is cancelled, then stops them: masters send a priority-0 advert, VIPs are removed.
 pub async fn run(
@@ -278,7 +284,7 @@ pub async fn run(
     // One socket per (interface, family, mode), shared by the instances on it.
     let mut sockets: HashMap<(String, Mode), Arc<VrrpSocket>> = HashMap::new();
     let mut routes: HashMap<(String, Mode), HashMap<u8, Route>> = HashMap::new();
-    let mut drivers = Vec::new();
+    let mut drivers: Vec<Driver> = Vec::new();
     let mut all_vips: Vec<(String, Vec<Vip>)> = Vec::new();
     for p in prepared {
         all_vips.push((p.inst.name.clone(), p.vips.clone()));
@@ -342,8 +348,22 @@ pub async fn run(
             startup_delay: config.global.startup_delay,
             rx,
             status,
+            track: None,
+            notifier: None,
         });
     }
+
+    // Trackers, notifications and the control socket live beside the drivers; they stop after
+    // the drivers, so the last transitions (STOP) are still announced.
+    let aux_stop = CancellationToken::new();
+    let statuses: Vec<Shared<InstanceStatus>> = drivers.iter().map(|d| d.status.clone()).collect();
+    let mut tracked = crate::track::spawn(&config, aux_stop.clone()).await;
+    let notifier = crate::notify::spawn(&config, aux_stop.clone());
+    for (i, d) in drivers.iter_mut().enumerate() {
+        d.track = tracked.receivers.get_mut(i).and_then(Option::take);
+        d.notifier = notifier.as_ref().map(|(n, _)| n.clone());
+    }
+    let control = crate::control::spawn(&opts, statuses.clone(), aux_stop.clone());
 
     let rx_stop = CancellationToken::new();
     let mut rx_tasks = JoinSet::new();
@@ -372,7 +392,15 @@ pub async fn run(
     tracing::info!("Startup complete");
     notify_systemd(opts.sd_notify, &[sd_notify::NotifyState::Ready]);
 
-    let result = wait_for_stop(&config, &opts, &shutdown, signals.as_mut(), &mut tasks).await;
+    let result = wait_for_stop(
+        &config,
+        &opts,
+        &statuses,
+        &shutdown,
+        signals.as_mut(),
+        &mut tasks,
+    )
+    .await;
 
     tracing::info!("Stopping");
     notify_systemd(opts.sd_notify, &[sd_notify::NotifyState::Stopping]);
@@ -398,6 +426,19 @@ pub async fn run(
     }
     rx_stop.cancel();
     rx_tasks.shutdown().await;
+    // The drivers are gone, so the notification queue closes once drained: give the last
+    // announcements (notify_stop, mail) a bounded time to leave.
+    if let Some((n, task)) = notifier {
+        drop(n);
+        if tokio::time::timeout(NOTIFY_DRAIN, task).await.is_err() {
+            tracing::warn!("notifications still pending at exit were abandoned");
+        }
+    }
+    aux_stop.cancel();
+    tracked.tasks.shutdown().await;
+    if let Some(c) = control {
+        let _ = c.await;
+    }
     tracing::info!("Stopped");
     result
 }
@@ -409,6 +450,8 @@ struct Signals {
     hup: Signal,
     usr1: Signal,
     usr2: Signal,
+    /// SIGRTMIN+2: keepalived's JSON dump.
+    json: Signal,
 }
 
 impl Signals {
@@ -420,6 +463,7 @@ impl Signals {
             hup: sig(SignalKind::hangup())?,
             usr1: sig(SignalKind::user_defined1())?,
             usr2: sig(SignalKind::user_defined2())?,
+            json: sig(SignalKind::from_raw(crate::dump::json_signal()))?,
         })
     }
 }
@@ -427,6 +471,7 @@ impl Signals {
 async fn wait_for_stop(
     config: &VrrpConfig,
     opts: &RunOptions,
+    statuses: &[Shared<InstanceStatus>],
     shutdown: &CancellationToken,
     signals: Option<&mut Signals>,
     tasks: &mut JoinSet<()>,
@@ -449,8 +494,9 @@ async fn wait_for_stop(
                 }
             }
             _ = s.hup.recv() => reload(config, opts).await,
-            _ = s.usr1.recv() => tracing::info!("sigusr1 (state dump) is not implemented yet; ignored"),
-            _ = s.usr2.recv() => tracing::info!("sigusr2 (stats dump) is not implemented yet; ignored"),
+            _ = s.usr1.recv() => crate::dump::on_signal(crate::dump::Dump::Data, config, statuses),
+            _ = s.usr2.recv() => crate::dump::on_signal(crate::dump::Dump::Stats, config, statuses),
+            _ = s.json.recv() => crate::dump::on_signal(crate::dump::Dump::Json, config, statuses),
             Some(r) = tasks.join_next() => return Err(RunError::Driver(task_end(r))),
         }
     }

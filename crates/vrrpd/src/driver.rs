@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -25,9 +25,11 @@ use lbcore::vrrp::timers;
 use crate::clock;
 use crate::garp::{Announcer, Target};
 use crate::netlink::{Added, AddrSpec, Netlink, Removed};
+use crate::notify::{self, Notifier};
 use crate::ratelimit::{DEFAULT_WINDOW, RateLimiter};
 use crate::socket::VrrpSocket;
 use crate::status::{InstanceStatus, Shared, Transition};
+use crate::track::InstanceTrack;
 
 /// What the receive loop hands an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +147,10 @@ pub struct Driver {
     pub rx: mpsc::Receiver<RxEvent>,
     /// Status snapshot, updated after every input.
     pub status: Shared<InstanceStatus>,
+    /// The trackers' verdict on this instance's priority and fault flag (`None`: untracked).
+    pub track: Option<watch::Receiver<InstanceTrack>>,
+    /// Where state changes are announced (`None`: nothing configured to hear them).
+    pub notifier: Option<Notifier>,
 }
 
 /// The advert being processed when actions come out, for keepalived's log lines.
@@ -180,6 +186,8 @@ impl Driver {
             vips_added: false,
             last_master: None,
         };
+        // Trackers already known to have failed make the instance start in FAULT (keepalived).
+        r.apply_track();
         if r.d.startup_delay.is_zero() {
             r.d.fsm.startup(clock::now());
             r.drain(None).await;
@@ -194,6 +202,7 @@ impl Driver {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(r.d.startup_delay) => {}
             }
+            r.apply_track();
             r.d.fsm.startup(clock::now());
             r.drain(None).await;
             r.publish();
@@ -215,6 +224,15 @@ impl Driver {
                 () = timer => {
                     r.d.fsm.handle_timeout(clock::now());
                     r.drain(None).await;
+                }
+                changed = track_changed(r.d.track.as_mut()) => {
+                    if changed {
+                        r.apply_track();
+                        r.drain(None).await;
+                    } else {
+                        // The hub is gone (shutdown in progress): keep the last verdict.
+                        r.d.track = None;
+                    }
                 }
                 ev = r.d.rx.recv(), if rx_open => match ev {
                     Some(ev) => r.on_rx(ev).await,
@@ -243,7 +261,38 @@ fn rx_error_kind(e: &RxError, stats: &Stats) -> Option<(&'static str, u64)> {
     }
 }
 
+/// Resolves when the trackers' verdict changes (`true`) or their hub has gone (`false`); never
+/// for an untracked instance.
+async fn track_changed(rx: Option<&mut watch::Receiver<InstanceTrack>>) -> bool {
+    match rx {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
 impl Running {
+    /// Feeds the trackers' current verdict to the state machine, with keepalived's log line
+    /// for a priority change.
+    fn apply_track(&mut self) {
+        let Some(rx) = self.d.track.as_mut() else {
+            return;
+        };
+        let t = rx.borrow_and_update().clone();
+        let now = clock::now();
+        let old = self.d.fsm.effective_priority();
+        if t.priority != old {
+            tracing::info!(
+                "({}) Changing effective priority from {} to {}",
+                self.name,
+                old,
+                t.priority
+            );
+        }
+        self.d.fsm.set_priority(t.priority, now);
+        self.d.fsm.set_fault(t.fault, now);
+        self.d.status.lock().track = t.shares;
+    }
+
     fn publish(&self) {
         let mut s = self.d.status.lock();
         s.state = self.d.fsm.state();
@@ -314,7 +363,7 @@ impl Running {
                 self.transition(from, to, reason, ctx);
             }
         }
-        for action in actions {
+        for action in actions.iter().cloned() {
             match action {
                 Action::SendAdvert { priority } => {
                     if let Some(c) = ctx {
@@ -340,8 +389,22 @@ impl Running {
                 Action::AddVips => self.add_vips().await,
                 Action::DelVips => self.del_vips().await,
                 Action::SendGratuitous { repeat } => self.gratuitous(repeat).await,
-                // Logged and recorded above; notify scripts / FIFO / mail are the next issue.
+                // Logged and recorded above; announced below, once the effects are done.
                 Action::Notify { .. } => {}
+            }
+        }
+        // keepalived notifies after the transition took effect (addresses set or released).
+        if let Some(n) = &self.d.notifier {
+            for a in &actions {
+                if let Action::Notify { to, .. } = *a {
+                    n.emit(notify::Event {
+                        subject: notify::Subject::Instance,
+                        name: self.name.clone(),
+                        state: notify::Announced::from_state(to),
+                        priority: self.d.fsm.effective_priority(),
+                        at: clock::wall(),
+                    });
+                }
             }
         }
         let master = self.d.fsm.master_addr();

@@ -10,23 +10,30 @@
 //! - [`driver`]: one task per instance around `lbcore::vrrp::fsm::Instance`.
 //! - [`rx`]: receive loop per socket: checks, decode, demultiplex by VRID.
 //! - [`socket`]: raw VRRP sockets. [`garp`]: gratuitous ARP / unsolicited NA.
+//! - [`track`]: trackers and the hub that turns their verdicts into priorities and faults.
+//! - [`notify`]: state-change announcements (scripts, FIFO, mail) off the drivers' path.
+//! - [`control`]: the status socket behind `vrrpd status`; [`dump`]: keepalived's signal dumps.
 //! - [`netlink`]: interfaces and VIPs. [`pidfile`], [`logging`], [`status`], [`ratelimit`],
 //!   [`clock`], [`sys`] (every `unsafe` block).
 
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod driver;
+pub mod dump;
 pub mod garp;
 pub mod logging;
 pub mod netlink;
+pub mod notify;
 pub mod pidfile;
 pub mod ratelimit;
 pub mod rx;
 pub mod socket;
 pub mod status;
 pub mod sys;
+pub mod track;
 
 pub use daemon::{RunError, RunOptions, run};
 

@@ -117,6 +117,8 @@ fn start(opts: &Opts) -> u8 {
         handle_signals: true,
         ignore_sigint: opts.ignore_sigint,
         sd_notify: true,
+        control_socket: (opts.control_socket.as_os_str() != "none")
+            .then(|| opts.control_socket.clone()),
     };
     let result = runtime.block_on(vrrpd::run(config, run_opts, CancellationToken::new()));
     drop(pids);

@@ -49,6 +49,10 @@ pub struct InstanceStatus {
     pub drops: BTreeMap<&'static str, u64>,
     /// The state machine's counters.
     pub stats: Stats,
+    /// Configured priority.
+    pub base_priority: u8,
+    /// Each tracker's share in the effective priority.
+    pub track: Vec<crate::track::Share>,
 }
 
 impl InstanceStatus {
@@ -64,6 +68,8 @@ impl InstanceStatus {
             transitions: VecDeque::new(),
             drops: BTreeMap::new(),
             stats: Stats::default(),
+            base_priority: priority,
+            track: Vec::new(),
         }
     }
 
