@@ -112,10 +112,12 @@ pub fn main() -> ExitCode {
         tracing::error!(path = %p.display(), error = %e, "cannot write pid file");
         return ExitCode::from(1);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // `nbthread`: HAProxy's worker threads are tokio's workers here (default: one per CPU).
+    if let Some(n) = config.global.nbthread.and_then(|n| usize::try_from(n).ok()) {
+        builder.worker_threads(n.max(1));
+    }
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start runtime");
@@ -137,6 +139,12 @@ pub fn main() -> ExitCode {
             }
         };
         start_liveness(&args.liveness_socket, &proxy, &shutdown);
+        // HAProxy's order: bind everything (privileged ports, the VIP) first, then drop to
+        // `user`/`group` before serving.
+        if let Err(e) = drop_privileges(&proxy.shared().config.global) {
+            tracing::error!(error = %e, "cannot drop privileges");
+            return ExitCode::from(1);
+        }
         match proxy.serve(shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -187,6 +195,39 @@ fn start_liveness(path: &std::path::Path, proxy: &crate::Proxy, shutdown: &Shutd
             tracing::warn!(path = %path.display(), error = %e, "cannot open the liveness socket");
         }
     }
+}
+
+/// Switches to `global` `group` then `user` (supplementary groups reset to the one group), as
+/// HAProxy does after binding. Nothing to do when neither is set.
+fn drop_privileges(global: &lbcore::config::proxy::Global) -> Result<(), String> {
+    use nix::unistd::{Group, User, setgid, setgroups, setuid};
+    let user = match &global.user {
+        Some(name) => Some(
+            User::from_name(name)
+                .map_err(|e| format!("user {name}: {e}"))?
+                .ok_or_else(|| format!("unknown user {name}"))?,
+        ),
+        None => None,
+    };
+    let gid = match (&global.group, &user) {
+        (Some(name), _) => Some(
+            Group::from_name(name)
+                .map_err(|e| format!("group {name}: {e}"))?
+                .ok_or_else(|| format!("unknown group {name}"))?
+                .gid,
+        ),
+        (None, Some(u)) => Some(u.gid),
+        (None, None) => None,
+    };
+    if let Some(gid) = gid {
+        setgroups(&[gid]).map_err(|e| format!("setgroups({gid}): {e}"))?;
+        setgid(gid).map_err(|e| format!("setgid({gid}): {e}"))?;
+    }
+    if let Some(u) = user {
+        setuid(u.uid).map_err(|e| format!("setuid({}): {e}", u.uid))?;
+        tracing::info!(user = %u.name, uid = %u.uid, "dropped privileges");
+    }
+    Ok(())
 }
 
 /// Raises the open-files soft limit to what `maxconn` needs, as HAProxy computes `ulimit-n`: per

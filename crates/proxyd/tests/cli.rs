@@ -193,3 +193,59 @@ fn unreadable_ca_file_is_a_located_error_in_check_mode_and_at_startup() {
     let out = proxyd().arg("-db").arg("-f").arg(&f.path).output().unwrap();
     assert_eq!(out.status.code(), Some(64));
 }
+
+/// `user`/`group` are applied after binding (a port below 1024 still binds) and `nbthread`
+/// sizes the runtime: an idle proxyd has the main thread plus its workers.
+#[test]
+fn user_group_and_nbthread_are_applied() {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "needs root and CI=true"
+        );
+        eprintln!("\n!!!!! user_group_and_nbthread_are_applied: SKIPPED (needs root) !!!!!\n");
+        return;
+    }
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    // A privileged port on a loopback address no other test uses.
+    let cfg = tempfile_path::TempFile::new(
+        "priv.cfg",
+        "global\n user nobody\n group nogroup\n nbthread 3\n\
+         defaults\n mode tcp\n timeout connect 1s\n timeout client 5s\n timeout server 5s\n\
+         listen x\n bind 127.0.0.77:81\n server a 127.0.0.1:9\n",
+    );
+    let mut child = proxyd()
+        .args(["-db", "--liveness-socket", "none", "-f"])
+        .arg(&cfg.path)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let status = (0..100).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let uid_line = s.lines().find(|l| l.starts_with("Uid:"))?.to_owned();
+        uid_line
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|u| u == nobody.uid.to_string())
+            .then_some(s)
+    });
+    let served = std::net::TcpStream::connect(("127.0.0.77", 81)).is_ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    let status = status.expect("proxyd never ran as nobody");
+    assert!(served, "the privileged port was not bound before dropping");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    let nogroup = nix::unistd::Group::from_name("nogroup").unwrap().unwrap();
+    assert_eq!(field("Gid:"), nogroup.gid.to_string());
+    assert_eq!(field("Threads:"), "4", "main thread + nbthread 3 workers");
+}
