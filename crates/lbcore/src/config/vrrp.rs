@@ -56,6 +56,8 @@ pub struct VrrpConfig {
     pub track_processes: BTreeMap<String, TrackProcess>,
     /// `track_file` / `vrrp_track_file` blocks by name.
     pub track_files: BTreeMap<String, TrackFile>,
+    /// `track_proxyd` blocks by name (vrrpd's own keyword, DESIGN §1).
+    pub track_proxyds: BTreeMap<String, TrackProxyd>,
     /// `vrrp_instance` blocks, in file order.
     pub instances: Vec<VrrpInstance>,
     /// `vrrp_sync_group` blocks, in file order.
@@ -308,6 +310,35 @@ pub struct TrackFile {
     pub span: Span,
 }
 
+/// Default `interval` of a `track_proxyd` block: each check is a `kill(pid, 0)` and, with
+/// `require_serving`, one Unix-socket round trip, so once a second costs nothing.
+pub const DEFAULT_PROXYD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// `track_proxyd NAME { ... }`: proxyd's liveness (DESIGN §1, docs/proxyd.md). vrrpd's own
+/// keyword, not keepalived's. The pid in `pid_file` is checked with signal 0 every `interval`
+/// and watched with a pidfd (its exit is seen at once); with `require_serving` proxyd must also
+/// answer `serving` on `liveness_socket` within `timeout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackProxyd {
+    /// Block name.
+    pub name: String,
+    /// `pid_file` (default `lbcore::liveness::DEFAULT_PID_FILE`).
+    pub pid_file: PathBuf,
+    /// `liveness_socket` (default `lbcore::liveness::DEFAULT_SOCKET`).
+    pub liveness_socket: PathBuf,
+    /// `require_serving`: proxyd alive but not answering `serving` counts as down.
+    pub require_serving: bool,
+    /// `interval` (default [`DEFAULT_PROXYD_INTERVAL`]).
+    pub interval: Duration,
+    /// `timeout` of the liveness query (default half the interval; always below the interval).
+    pub timeout: Duration,
+    /// `weight N [reverse]`, −254..=254, default **0**: proxyd down puts the instance in FAULT,
+    /// which sends a priority-0 advert so the peer takes over after Skew_Time (RFC 3768 §6.4.2).
+    pub weight: Weight,
+    /// Where the block starts.
+    pub span: Span,
+}
+
 /// A reference from an instance or group to a tracker, with an optional weight override.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackRef {
@@ -457,6 +488,8 @@ pub struct VrrpInstance {
     pub track_process: Vec<TrackRef>,
     /// `track_file`.
     pub track_file: Vec<TrackRef>,
+    /// `track_proxyd`.
+    pub track_proxyd: Vec<TrackRef>,
     /// `dont_track_primary`.
     pub dont_track_primary: bool,
     /// `mcast_src_ip` / `unicast_src_ip`.
@@ -526,6 +559,8 @@ pub struct SyncGroup {
     pub track_process: Vec<TrackRef>,
     /// Group-level `track_file`.
     pub track_file: Vec<TrackRef>,
+    /// Group-level `track_proxyd`.
+    pub track_proxyd: Vec<TrackRef>,
     /// Notifications.
     pub notify: Notify,
     /// `smtp_alert`.
@@ -595,6 +630,7 @@ impl Default for VrrpConfig {
             scripts: BTreeMap::new(),
             track_processes: BTreeMap::new(),
             track_files: BTreeMap::new(),
+            track_proxyds: BTreeMap::new(),
             instances: Vec::new(),
             sync_groups: Vec::new(),
         }
@@ -639,6 +675,9 @@ impl VrrpConfig {
         for t in c.track_files.values_mut() {
             t.span = none.clone();
         }
+        for t in c.track_proxyds.values_mut() {
+            t.span = none.clone();
+        }
         for i in &mut c.instances {
             i.span = none.clone();
             i.vips
@@ -649,6 +688,7 @@ impl VrrpConfig {
             refs(&mut i.track_interface);
             refs(&mut i.track_process);
             refs(&mut i.track_file);
+            refs(&mut i.track_proxyd);
             notify(&mut i.notify);
         }
         for g in &mut c.sync_groups {
@@ -657,6 +697,7 @@ impl VrrpConfig {
             refs(&mut g.track_interface);
             refs(&mut g.track_process);
             refs(&mut g.track_file);
+            refs(&mut g.track_proxyd);
             notify(&mut g.notify);
         }
         c

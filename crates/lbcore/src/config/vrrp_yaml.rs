@@ -675,6 +675,8 @@ struct YFile {
     #[serde(default)]
     vrrp_track_files: Vec<YTrackFile>,
     #[serde(default)]
+    track_proxyds: Vec<YTrackProxyd>,
+    #[serde(default)]
     vrrp_instances: Vec<YInstance>,
     #[serde(default)]
     vrrp_sync_groups: Vec<YSyncGroup>,
@@ -777,6 +779,20 @@ struct YTrackFile {
     init_file: Option<YInitFile>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct YTrackProxyd {
+    name: String,
+    pid_file: Option<String>,
+    liveness_socket: Option<String>,
+    require_serving: Option<bool>,
+    interval: Option<YDuration>,
+    timeout: Option<YDuration>,
+    weight: Option<i64>,
+    #[serde(default)]
+    reverse: bool,
+}
+
 #[derive(Deserialize, Clone, Copy)]
 enum YState {
     #[serde(rename = "MASTER")]
@@ -830,6 +846,8 @@ struct YInstance {
     track_process: Vec<YTrackRef>,
     #[serde(default)]
     track_file: Vec<YTrackRef>,
+    #[serde(default)]
+    track_proxyd: Vec<YTrackRef>,
     dont_track_primary: Option<bool>,
     #[serde(alias = "mcast_src_ip")]
     unicast_src_ip: Option<String>,
@@ -883,6 +901,8 @@ struct YSyncGroup {
     track_process: Vec<YTrackRef>,
     #[serde(default)]
     track_file: Vec<YTrackRef>,
+    #[serde(default)]
+    track_proxyd: Vec<YTrackRef>,
     notify_master: Option<YCommand>,
     notify_backup: Option<YCommand>,
     notify_fault: Option<YCommand>,
@@ -1087,6 +1107,19 @@ impl Conv<'_, '_> {
         }
     }
 
+    fn track_proxyd(&self, t: &YTrackProxyd, p: &[Seg]) -> RawTrackProxyd {
+        RawTrackProxyd {
+            name: self.sp(t.name.clone(), &at(p, &[key("name")])),
+            pid_file: self.s(&t.pid_file, p, "pid_file"),
+            liveness_socket: self.s(&t.liveness_socket, p, "liveness_socket"),
+            require_serving: self.b(&t.require_serving, p, "require_serving"),
+            interval: self.d(&t.interval, p, "interval"),
+            timeout: self.d(&t.timeout, p, "timeout"),
+            weight: self.i(&t.weight, p, "weight"),
+            reverse: t.reverse,
+        }
+    }
+
     fn fifo(&self, v: &Option<YFifo>, base: &[Seg], name: &'static str) -> Option<RawFifo> {
         let f = v.as_ref()?;
         let span = self.loc.span(&at(base, &[key(name)]));
@@ -1121,6 +1154,10 @@ impl Conv<'_, '_> {
         for (n, t) in f.vrrp_track_files.iter().enumerate() {
             raw.track_files
                 .push(self.track_file(t, &[key("vrrp_track_files"), idx(n)]));
+        }
+        for (n, t) in f.track_proxyds.iter().enumerate() {
+            raw.track_proxyds
+                .push(self.track_proxyd(t, &[key("track_proxyds"), idx(n)]));
         }
         for (n, i) in f.vrrp_instances.iter().enumerate() {
             raw.instances
@@ -1330,6 +1367,7 @@ impl Conv<'_, '_> {
         r.track_interface = self.refs(&y.track_interface, p, "track_interface");
         r.track_process = self.refs(&y.track_process, p, "track_process");
         r.track_file = self.refs(&y.track_file, p, "track_file");
+        r.track_proxyd = self.refs(&y.track_proxyd, p, "track_proxyd");
         r.dont_track_primary = self.b(&y.dont_track_primary, p, "dont_track_primary");
         r.src_ip = y.unicast_src_ip.as_ref().map(|v| {
             // The key may have been written as its alias, mcast_src_ip.
@@ -1421,6 +1459,7 @@ impl Conv<'_, '_> {
             track_interface: self.refs(&y.track_interface, p, "track_interface"),
             track_process: self.refs(&y.track_process, p, "track_process"),
             track_file: self.refs(&y.track_file, p, "track_file"),
+            track_proxyd: self.refs(&y.track_proxyd, p, "track_proxyd"),
             notify: self.notify(
                 p,
                 YNotifyRefs {

@@ -29,6 +29,7 @@ pub(crate) const TOP: Table = Table {
         "vrrp_sync_group",
         "track_file",
         "vrrp_track_file",
+        "track_proxyd",
         "net_namespace",
         "instance",
         "use_pid_dir",
@@ -136,6 +137,20 @@ pub(crate) const TRACK_FILE: Table = Table {
     ignored: &[],
 };
 
+/// `track_proxyd NAME` (vrrpd's own block, DESIGN §1).
+pub(crate) const TRACK_PROXYD: Table = Table {
+    name: "track_proxyd",
+    known: &[
+        "pid_file",
+        "liveness_socket",
+        "require_serving",
+        "interval",
+        "timeout",
+        "weight",
+    ],
+    ignored: &[],
+};
+
 /// `vrrp_script NAME`.
 pub(crate) const SCRIPT: Table = Table {
     name: "vrrp_script",
@@ -192,6 +207,7 @@ pub(crate) const INSTANCE: Table = Table {
         "track_interface",
         "track_process",
         "track_file",
+        "track_proxyd",
         "dont_track_primary",
         "mcast_src_ip",
         "unicast_src_ip",
@@ -250,6 +266,7 @@ pub(crate) const SYNC_GROUP: Table = Table {
         "track_interface",
         "track_process",
         "track_file",
+        "track_proxyd",
         "notify_master",
         "notify_backup",
         "notify_fault",
@@ -407,6 +424,7 @@ mod tests {
             "authentication" => format!("vrrp_instance i {{\nauthentication {{\n{line}}}\n}}\n"),
             "vrrp_sync_group" => format!("vrrp_sync_group g {{\n{line}}}\n"),
             "track_file" => format!("track_file f {{\n{line}}}\n"),
+            "track_proxyd" => format!("track_proxyd p {{\n{line}}}\n"),
             other => panic!("no block for {other}"),
         }
     }
@@ -422,6 +440,7 @@ mod tests {
             &AUTH,
             &SYNC_GROUP,
             &TRACK_FILE,
+            &TRACK_PROXYD,
         ] {
             for kw in t.known {
                 let text = in_block(t, kw);
@@ -453,6 +472,7 @@ mod tests {
             &AUTH,
             &SYNC_GROUP,
             &TRACK_FILE,
+            &TRACK_PROXYD,
         ] {
             for k in t.known {
                 assert!(

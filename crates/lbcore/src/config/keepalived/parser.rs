@@ -537,6 +537,7 @@ impl P<'_> {
                         track_interface: Vec::new(),
                         track_process: Vec::new(),
                         track_file: Vec::new(),
+                        track_proxyd: Vec::new(),
                         notify: RawNotify::default(),
                         smtp_alert: None,
                         tracking_weight: None,
@@ -562,6 +563,16 @@ impl P<'_> {
                         self.track_file(item, &mut t);
                     }
                     raw.track_files.push(t);
+                }
+            }
+            "track_proxyd" => {
+                let name = self.block_name(n);
+                if let (Some(name), Some(b)) = (name, self.need_block(n)) {
+                    let mut t = RawTrackProxyd::new(name);
+                    for item in &b.items {
+                        self.track_proxyd(item, &mut t);
+                    }
+                    raw.track_proxyds.push(t);
                 }
             }
             "net_namespace" | "instance" | "use_pid_dir" => {
@@ -606,6 +617,33 @@ impl P<'_> {
                 n.kw.text
             ),
         );
+    }
+
+    fn track_proxyd(&mut self, n: &Node, t: &mut RawTrackProxyd) {
+        match n.kw.text.as_str() {
+            "pid_file" => {
+                let v = self.string(n);
+                self.set(&mut t.pid_file, v, n);
+            }
+            "liveness_socket" => {
+                let v = self.string(n);
+                self.set(&mut t.liveness_socket, v, n);
+            }
+            "require_serving" => {
+                let v = self.flag(n);
+                self.set(&mut t.require_serving, v, n);
+            }
+            "interval" => {
+                let v = self.timer(n);
+                self.set(&mut t.interval, v, n);
+            }
+            "timeout" => {
+                let v = self.timer(n);
+                self.set(&mut t.timeout, v, n);
+            }
+            "weight" => self.weight(n, &mut t.weight, &mut t.reverse),
+            _ => self.unknown(n, &keywords::TRACK_PROXYD),
+        }
     }
 
     fn track_file(&mut self, n: &Node, t: &mut RawTrackFile) {
@@ -1067,6 +1105,10 @@ impl P<'_> {
                 let v = self.track_refs(n);
                 i.track_file.extend(v);
             }
+            "track_proxyd" => {
+                let v = self.track_refs(n);
+                i.track_proxyd.extend(v);
+            }
             "dont_track_primary" => {
                 let v = self.bare(n);
                 self.set(&mut i.dont_track_primary, v, n);
@@ -1258,6 +1300,10 @@ impl P<'_> {
             "track_file" => {
                 let v = self.track_refs(n);
                 g.track_file.extend(v);
+            }
+            "track_proxyd" => {
+                let v = self.track_refs(n);
+                g.track_proxyd.extend(v);
             }
             "smtp_alert" => {
                 let v = self.flag(n);

@@ -189,6 +189,35 @@ pub(crate) struct RawTrackFile {
     pub init_file: Option<RawInitFile>,
 }
 
+/// `track_proxyd NAME { ... }` (vrrpd's own block).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RawTrackProxyd {
+    pub name: Sp<String>,
+    pub pid_file: Option<Sp<String>>,
+    pub liveness_socket: Option<Sp<String>>,
+    pub require_serving: Option<Sp<bool>>,
+    pub interval: Option<Sp<f64>>,
+    pub timeout: Option<Sp<f64>>,
+    pub weight: Option<Sp<i64>>,
+    pub reverse: bool,
+}
+
+impl RawTrackProxyd {
+    /// A block with nothing set but its name.
+    pub(crate) fn new(name: Sp<String>) -> Self {
+        Self {
+            name,
+            pid_file: None,
+            liveness_socket: None,
+            require_serving: None,
+            interval: None,
+            timeout: None,
+            weight: None,
+            reverse: false,
+        }
+    }
+}
+
 /// `unicast_peer` entry.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RawPeer {
@@ -244,6 +273,7 @@ pub(crate) struct RawInstance {
     pub track_interface: Vec<RawTrackRef>,
     pub track_process: Vec<RawTrackRef>,
     pub track_file: Vec<RawTrackRef>,
+    pub track_proxyd: Vec<RawTrackRef>,
     pub dont_track_primary: Option<Sp<bool>>,
     pub src_ip: Option<Sp<String>>,
     pub track_src_ip: Option<Sp<bool>>,
@@ -297,6 +327,7 @@ impl RawInstance {
             track_interface: Vec::new(),
             track_process: Vec::new(),
             track_file: Vec::new(),
+            track_proxyd: Vec::new(),
             dont_track_primary: None,
             src_ip: None,
             track_src_ip: None,
@@ -336,6 +367,7 @@ pub(crate) struct RawSyncGroup {
     pub track_interface: Vec<RawTrackRef>,
     pub track_process: Vec<RawTrackRef>,
     pub track_file: Vec<RawTrackRef>,
+    pub track_proxyd: Vec<RawTrackRef>,
     pub notify: RawNotify,
     pub smtp_alert: Option<Sp<bool>>,
     pub tracking_weight: Option<Sp<bool>>,
@@ -351,6 +383,7 @@ pub(crate) struct RawConfig {
     pub scripts: Vec<RawScript>,
     pub track_processes: Vec<RawTrackProcess>,
     pub track_files: Vec<RawTrackFile>,
+    pub track_proxyds: Vec<RawTrackProxyd>,
     pub instances: Vec<RawInstance>,
     pub sync_groups: Vec<RawSyncGroup>,
 }
@@ -364,6 +397,7 @@ impl RawConfig {
             scripts: Vec::new(),
             track_processes: Vec::new(),
             track_files: Vec::new(),
+            track_proxyds: Vec::new(),
             instances: Vec::new(),
             sync_groups: Vec::new(),
         }

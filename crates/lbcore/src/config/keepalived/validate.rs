@@ -52,7 +52,9 @@ pub(crate) fn validate(raw: RawConfig, d: &mut Diagnostics) -> VrrpConfig {
     let (scripts, removed_scripts) = v.scripts(&raw.scripts);
     let track_processes = v.track_processes(&raw.track_processes);
     let (track_files, removed_files) = v.track_files(&raw.track_files);
+    let track_proxyds = v.track_proxyds(&raw.track_proxyds);
     let known = Names {
+        proxyds: &track_proxyds,
         scripts: &scripts,
         removed_scripts: &removed_scripts,
         processes: &track_processes,
@@ -81,6 +83,7 @@ pub(crate) fn validate(raw: RawConfig, d: &mut Diagnostics) -> VrrpConfig {
         scripts,
         track_processes,
         track_files,
+        track_proxyds,
         instances,
         sync_groups,
     }
@@ -97,6 +100,7 @@ struct Names<'a> {
     processes: &'a BTreeMap<String, TrackProcess>,
     files: &'a BTreeMap<String, TrackFile>,
     removed_files: &'a BTreeSet<String>,
+    proxyds: &'a BTreeMap<String, TrackProxyd>,
 }
 
 /// The `track_*` references of an instance or sync group, checked.
@@ -105,6 +109,7 @@ struct Refs {
     interface: Vec<TrackRef>,
     process: Vec<TrackRef>,
     file: Vec<TrackRef>,
+    proxyd: Vec<TrackRef>,
 }
 
 /// A number of seconds for a message: plain below 10^15, in exponent form beyond (`1e30`).
@@ -660,6 +665,89 @@ impl V<'_> {
         (out, removed)
     }
 
+    fn track_proxyds(&mut self, raw: &[RawTrackProxyd]) -> BTreeMap<String, TrackProxyd> {
+        let mut out = BTreeMap::new();
+        for (idx, t) in raw.iter().enumerate() {
+            if let Some(prev) = raw[..idx].iter().find(|p| p.name.v == t.name.v) {
+                self.d.error(
+                    &t.name.span,
+                    format!(
+                        "track_proxyd '{}' is already defined at {}",
+                        t.name.v, prev.name.span
+                    ),
+                );
+                continue;
+            }
+            let path = |v: &Option<Sp<String>>, default: &str| {
+                PathBuf::from(v.as_ref().map_or(default, |s| s.v.as_str()))
+            };
+            for (kw, v) in [
+                ("pid_file", &t.pid_file),
+                ("liveness_socket", &t.liveness_socket),
+            ] {
+                if let Some(v) = v.as_ref().filter(|v| !v.v.starts_with('/')) {
+                    self.d.error(
+                        &v.span,
+                        format!(
+                            "track_proxyd {}: {kw} must be an absolute path, not '{}'",
+                            t.name.v, v.v
+                        ),
+                    );
+                }
+            }
+            let interval = self
+                .positive("interval", &t.interval, WHOLE_SECOND_TIMER_MAX_SECS)
+                .unwrap_or(DEFAULT_PROXYD_INTERVAL);
+            let half = interval / 2;
+            let timeout = match self.positive("timeout", &t.timeout, WHOLE_SECOND_TIMER_MAX_SECS) {
+                Some(d) if d >= interval => {
+                    // The query must end before the next check starts.
+                    self.d.warning(
+                        t.timeout.as_ref().map_or(&t.name.span, |s| &s.span),
+                        format!(
+                            "track_proxyd {}: timeout must be shorter than the interval ({}s); \
+                             using {}s",
+                            t.name.v,
+                            num(interval.as_secs_f64()),
+                            num(half.as_secs_f64())
+                        ),
+                    );
+                    half
+                }
+                Some(d) => d,
+                None => half,
+            };
+            if t.timeout.is_some() && !t.require_serving.as_ref().is_some_and(|b| b.v) {
+                self.d.warning(
+                    t.timeout.as_ref().map_or(&t.name.span, |s| &s.span),
+                    format!(
+                        "track_proxyd {}: timeout only applies to the liveness query; it has no \
+                         effect without require_serving",
+                        t.name.v
+                    ),
+                );
+            }
+            let weight = self.opt_range("weight", &t.weight, -254, 254).unwrap_or(0);
+            out.insert(
+                t.name.v.clone(),
+                TrackProxyd {
+                    name: t.name.v.clone(),
+                    pid_file: path(&t.pid_file, crate::liveness::DEFAULT_PID_FILE),
+                    liveness_socket: path(&t.liveness_socket, crate::liveness::DEFAULT_SOCKET),
+                    require_serving: t.require_serving.as_ref().is_some_and(|b| b.v),
+                    interval,
+                    timeout,
+                    weight: Weight {
+                        value: i16::try_from(weight).unwrap_or(0),
+                        reverse: t.reverse,
+                    },
+                    span: t.name.span.clone(),
+                },
+            );
+        }
+        out
+    }
+
     // ---- tracking references -----------------------------------------------------------------
 
     fn refs(
@@ -739,8 +827,10 @@ impl V<'_> {
         iface: &[RawTrackRef],
         process: &[RawTrackRef],
         file: &[RawTrackRef],
+        proxyd: &[RawTrackRef],
         known: &Names<'_>,
     ) -> Refs {
+        let proxyd_names: Vec<&str> = known.proxyds.keys().map(String::as_str).collect();
         let script_names: Vec<&str> = known.scripts.keys().map(String::as_str).collect();
         let process_names: Vec<&str> = known.processes.keys().map(String::as_str).collect();
         let file_names: Vec<&str> = known.files.keys().map(String::as_str).collect();
@@ -768,6 +858,13 @@ impl V<'_> {
                 file,
                 254,
                 Some((&file_names, known.removed_files, "track_file")),
+            ),
+            proxyd: self.refs(
+                owner,
+                "track_proxyd",
+                proxyd,
+                254,
+                Some((&proxyd_names, &none, "track_proxyd")),
             ),
         }
     }
@@ -1014,6 +1111,7 @@ impl V<'_> {
             &r.track_interface,
             &r.track_process,
             &r.track_file,
+            &r.track_proxyd,
             known,
         );
 
@@ -1079,6 +1177,7 @@ impl V<'_> {
             track_interface: refs.interface,
             track_process: refs.process,
             track_file: refs.file,
+            track_proxyd: refs.proxyd,
             dont_track_primary: r.dont_track_primary.as_ref().is_some_and(|b| b.v),
             src_ip: src_ip.map(|(a, _)| a),
             unicast_peers: peers.into_iter().map(|(p, _)| p).collect(),
@@ -1494,6 +1593,7 @@ impl V<'_> {
                 &r.track_interface,
                 &r.track_process,
                 &r.track_file,
+                &r.track_proxyd,
                 known,
             );
             out.push(SyncGroup {
@@ -1503,6 +1603,7 @@ impl V<'_> {
                 track_interface: refs.interface,
                 track_process: refs.process,
                 track_file: refs.file,
+                track_proxyd: refs.proxyd,
                 notify: self.notify(&r.notify),
                 smtp_alert: r
                     .smtp_alert
