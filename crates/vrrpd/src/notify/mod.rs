@@ -5,6 +5,19 @@
 //! A driver never waits for a notification: [`Notifier::emit`] only enqueues, and a full queue
 //! drops the event and counts it. Running scripts, writing the FIFO and sending mail happen on
 //! the consumer side, outside the state machine's task.
+//!
+//! - [`script`]: notify scripts (asynchronous, reaped, own process group, keepalived's
+//!   environment hygiene and script user).
+//! - [`fifo`]: `notify_fifo` / `vrrp_notify_fifo` (never blocks; a full FIFO drops the line).
+//! - [`smtp`]: the mail queue (bounded, retried, off the dispatch path).
+//!
+//! Must not: block the dispatch loop (every sink is non-blocking or runs in its own task), nor
+//! read a clock other than through [`crate::clock`].
+
+mod dispatch;
+pub mod fifo;
+pub mod script;
+pub mod smtp;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +30,7 @@ use tokio::sync::mpsc;
 pub const QUEUE: usize = 1024;
 
 /// Who changed state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Subject {
     /// A `vrrp_instance` (`INSTANCE` in notify arguments and FIFO lines).
     Instance,
@@ -128,13 +141,19 @@ impl Notifier {
 /// Starts the notification task for what `config` asks to be told (notify scripts, FIFO,
 /// SMTP); `None` when nothing listens, so drivers skip building events.
 ///
-/// Not wired yet: returns `None` (the notification modules fill this in).
+/// Must be called inside a tokio runtime. The task handles events in arrival order (for each:
+/// specific script, generic script, FIFO, mail: keepalived's `send_instance_notifies`) and ends
+/// once every [`Notifier`] is dropped and the queue is drained: it then gives `notify_stop`
+/// scripts their 1 s and the mail queue what is left of [`crate::daemon::NOTIFY_DRAIN`]. `stop`
+/// cuts that drain short.
 pub fn spawn(
     config: &lbcore::config::vrrp::VrrpConfig,
     stop: tokio_util::sync::CancellationToken,
 ) -> Option<(Notifier, tokio::task::JoinHandle<()>)> {
-    let _ = (config, stop);
-    None
+    let dispatcher = dispatch::Dispatcher::new(config)?;
+    let (notifier, rx) = Notifier::channel();
+    let task = tokio::spawn(dispatcher.run(rx, stop));
+    Some((notifier, task))
 }
 
 #[cfg(test)]
