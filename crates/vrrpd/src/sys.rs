@@ -1,12 +1,12 @@
 //! The few system calls that neither `socket2` nor `nix` wrap, behind small safe functions.
 //!
 //! Owns: every `unsafe` block of vrrpd (integer socket options, `ip_mreqn`, `sockaddr_ll`,
-//! reactor registration, `openlog`/`syslog`). Must not: hold state or make policy decisions; callers decide what to set.
+//! reactor registration, `openlog`/`syslog`, `pidfd_open`, `poll`). Must not: hold state or make policy decisions; callers decide what to set.
 #![allow(unsafe_code)]
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use socket2::{SockAddr, Socket};
 use tokio::io::unix::AsyncFd;
@@ -121,6 +121,40 @@ pub fn syslog(priority: libc::c_int, message: &CStr) {
     unsafe { libc::syslog(priority, c"%s".as_ptr(), message.as_ptr()) }
 }
 
+/// `pidfd_open(pid, 0)`: a descriptor that polls readable once process `pid` has exited (Linux
+/// 5.3+). `ESRCH` when no such process exists.
+pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let pid =
+        libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: a plain system call with two integer arguments; it touches no memory of ours.
+    let rc = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = i32::try_from(rc).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+    // SAFETY: the kernel just returned this new descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Registers a pidfd (or any owned descriptor) with the tokio reactor.
+pub fn async_owned_fd(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: `OwnedFd` owns its descriptor: it stays open and refers to the same description
+    // until the `AsyncFd` (which takes ownership) is dropped, and `as_raw_fd` always returns it.
+    unsafe { AsyncFd::register(fd) }.map_err(io::Error::from)
+}
+
+/// Whether `fd` is readable right now (`poll` with a zero timeout); errors count as not.
+pub fn poll_readable(fd: BorrowedFd<'_>) -> bool {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one live `pollfd` for a descriptor valid for the borrow, count 1, no wait.
+    let n = unsafe { libc::poll(&raw mut p, 1, 0) };
+    n > 0 && p.revents & libc::POLLIN != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +170,14 @@ mod tests {
         assert_eq!(ll.sll_ifindex, 7);
         assert_eq!(u16::from_be(ll.sll_protocol), 0x0806);
         assert_eq!(&ll.sll_addr[..6], &[0xff; 6]);
+    }
+
+    #[test]
+    fn pidfd_of_ourselves_opens_and_of_no_process_fails() {
+        assert!(pidfd_open(std::process::id()).is_ok());
+        // pid_max is at most 2^22 on Linux, so this pid cannot exist.
+        let err = pidfd_open(1 << 23).expect_err("no such process");
+        assert_eq!(err.raw_os_error(), Some(libc::ESRCH));
     }
 
     #[test]

@@ -10,11 +10,14 @@
 pub mod file;
 pub mod iface;
 pub mod process;
+pub mod proxyd;
 pub mod script;
 
 use std::collections::BTreeMap;
 
-use lbcore::config::vrrp::{TrackFile, TrackProcess, TrackRef, VrrpConfig, VrrpScript, Weight};
+use lbcore::config::vrrp::{
+    TrackFile, TrackProcess, TrackProxyd, TrackRef, VrrpConfig, VrrpScript, Weight,
+};
 use lbcore::vrrp::track::{self, Effect, Status};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -251,6 +254,7 @@ pub async fn spawn(config: &VrrpConfig, stop: CancellationToken) -> Spawned {
     process::start_all(plan.processes, &tx, &stop, &mut tasks);
     file::start_all(plan.files, &tx, &stop, &mut tasks);
     iface::start_all(plan.interfaces, &tx, &stop, &mut tasks);
+    proxyd::start_all(plan.proxyds, &tx, &stop, &mut tasks);
     drop(tx);
     tasks.spawn(hub.run(rx, stop));
     Spawned {
@@ -276,6 +280,8 @@ pub struct Plan {
     pub files: Vec<(usize, TrackFile)>,
     /// Interfaces tracked (by name).
     pub interfaces: Vec<(usize, String)>,
+    /// `track_proxyd` blocks in use.
+    pub proxyds: Vec<(usize, TrackProxyd)>,
 }
 
 /// Which trackers `config` needs and which instances each feeds (see [`spawn`]).
@@ -297,6 +303,7 @@ pub fn plan(config: &VrrpConfig) -> Plan {
             (Kind::Process, &inst.track_process),
             (Kind::File, &inst.track_file),
             (Kind::Interface, &inst.track_interface),
+            (Kind::Proxyd, &inst.track_proxyd),
         ] {
             refs.extend(list.iter().map(|r| (kind, r, false)));
         }
@@ -306,6 +313,7 @@ pub fn plan(config: &VrrpConfig) -> Plan {
                 (Kind::Process, &g.track_process),
                 (Kind::File, &g.track_file),
                 (Kind::Interface, &g.track_interface),
+                (Kind::Proxyd, &g.track_proxyd),
             ] {
                 refs.extend(list.iter().map(|r| (kind, r, true)));
             }
@@ -365,7 +373,11 @@ fn lookup(config: &VrrpConfig, kind: Kind, name: &str) -> Option<(Weight, Status
             .map(|f| (f.weight, Status::Init)),
         // An interface needs no block; weight 0 (FAULT while down) unless the entry says.
         Kind::Interface => Some((Weight::default(), Status::Init)),
-        Kind::Proxyd => None,
+        // Default weight 0: proxyd down faults the instance (the fast path, DESIGN §1).
+        Kind::Proxyd => config
+            .track_proxyds
+            .get(name)
+            .map(|p| (p.weight, Status::Init)),
     }
 }
 
@@ -400,7 +412,9 @@ fn add(
             .files
             .extend(config.track_files.get(name).map(|f| (t, f.clone()))),
         Kind::Interface => plan.interfaces.push((t, name.to_owned())),
-        Kind::Proxyd => {}
+        Kind::Proxyd => plan
+            .proxyds
+            .extend(config.track_proxyds.get(name).map(|p| (t, p.clone()))),
     }
     t
 }
