@@ -44,12 +44,7 @@ pub(super) struct Dispatcher {
 
 fn has_script(n: &Notify) -> bool {
     [
-        &n.master,
-        &n.backup,
-        &n.fault,
-        &n.stop,
-        &n.deleted,
-        &n.generic,
+        &n.master, &n.backup, &n.fault, &n.stop, &n.deleted, &n.generic,
     ]
     .iter()
     .any(|c| c.is_some())
@@ -157,13 +152,16 @@ impl Dispatcher {
             self.dispatch(&ev);
         }
         let drain = crate::daemon::NOTIFY_DRAIN.saturating_sub(Duration::from_millis(250));
-        let scripts = async {
-            while self.stop_scripts.join_next().await.is_some() {}
-        };
+        let scripts = async { while self.stop_scripts.join_next().await.is_some() {} };
         let mail = async {
             if let Some((_, m)) = self.mail.take() {
                 let s = m.close(drain).await;
-                tracing::debug!(sent = s.sent, failed = s.failed, dropped = s.dropped, "mail queue closed");
+                tracing::debug!(
+                    sent = s.sent,
+                    failed = s.failed,
+                    dropped = s.dropped,
+                    "mail queue closed"
+                );
             }
         };
         tokio::select! {
