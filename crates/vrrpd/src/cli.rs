@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, Parser, Subcommand};
 
 /// keepalived's default configuration file.
 pub const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
@@ -63,6 +63,8 @@ fn signum(name: &str) -> Option<i32> {
         "STOP" => Some(libc::SIGTERM),
         "DATA" => Some(libc::SIGUSR1),
         "STATS" => Some(libc::SIGUSR2),
+        "JSON" => Some(crate::dump::json_signal()),
+        "STATS_CLEAR" => Some(crate::dump::stats_clear_signal()),
         _ => None,
     }
 }
@@ -109,14 +111,14 @@ pub struct Opts {
     /// Run the checker subsystem only (refused: vrrpd has no checkers).
     #[arg(short = 'C', long = "check")]
     pub check: bool,
-    /// Print the signal number for STOP, RELOAD, DATA or STATS and exit.
+    /// Print the signal number for STOP, RELOAD, DATA, STATS, STATS_CLEAR or JSON and exit.
     #[arg(long = "signum", value_name = "SIGFUNC")]
     pub signum: Option<String>,
     /// Do not stop on SIGINT.
     #[arg(long = "ignore-sigint")]
     pub ignore_sigint: bool,
     /// Unix socket answering `vrrpd status` (`none` disables it).
-    #[arg(long = "control-socket", value_name = "PATH", default_value = DEFAULT_CONTROL_SOCKET)]
+    #[arg(long = "control-socket", value_name = "PATH", default_value = DEFAULT_CONTROL_SOCKET, global = true)]
     pub control_socket: PathBuf,
     /// Print the version and exit.
     #[arg(short = 'v', long = "version")]
@@ -181,6 +183,31 @@ pub struct Opts {
     /// Accepted for compatibility, no effect: --perf.
     #[arg(long = "perf", action = ArgAction::SetTrue, hide = true)]
     pub perf: bool,
+
+    /// A command for a running vrrpd instead of starting one.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands for a running daemon (vrrpd's own; keepalived has none).
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Ask the running vrrpd (over --control-socket) for each instance's state, priorities,
+    /// trackers, master, last transition and counters. Exit 0 answered, 1 unreachable.
+    Status {
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What `vrrpd status` asks, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRequest {
+    /// The daemon's control socket.
+    pub socket: PathBuf,
+    /// `--json`.
+    pub json: bool,
 }
 
 /// What the command line asks for once compatibility flags are sorted out.
@@ -214,13 +241,32 @@ pub enum CliError {
     #[error("-s/--namespace is not supported: run `ip netns exec {0} vrrpd ...` instead")]
     Namespace(String),
     /// `--signum` with an unknown name.
-    #[error("unknown signal function '{0}' (STOP, RELOAD, DATA or STATS)")]
+    #[error("unknown signal function '{0}' (STOP, RELOAD, DATA, STATS, STATS_CLEAR or JSON)")]
     Signum(String),
+    /// A daemon command reached [`Opts::mode`]: the entry point must dispatch
+    /// [`Opts::status_request`] first; never start a daemon for it.
+    #[error("the status command is not dispatched by this entry point")]
+    CommandNotDispatched,
 }
 
 impl Opts {
-    /// What to do, or why we refuse.
+    /// `vrrpd status [--json]`: the request to send, if that is what the command line asks.
+    pub fn status_request(&self) -> Option<StatusRequest> {
+        match self.command {
+            Some(Command::Status { json }) => Some(StatusRequest {
+                socket: self.control_socket.clone(),
+                json,
+            }),
+            None => None,
+        }
+    }
+
+    /// What to do, or why we refuse. A daemon command ([`Opts::status_request`]) is never
+    /// [`Mode::Run`].
     pub fn mode(&self) -> Result<Mode, CliError> {
+        if self.command.is_some() {
+            return Err(CliError::CommandNotDispatched);
+        }
         if self.version {
             return Ok(Mode::Version);
         }
@@ -384,7 +430,42 @@ mod tests {
         assert_eq!(o.warnings().len(), 3);
         assert_eq!(parse(&["--signum=RELOAD"]).mode(), Ok(Mode::Signum(1)));
         assert_eq!(parse(&["--signum", "stop"]).mode(), Ok(Mode::Signum(15)));
-        assert!(parse(&["--signum=JSON"]).mode().is_err());
+        assert_eq!(parse(&["--signum=JSON"]).mode(), Ok(Mode::Signum(36)));
+        assert_eq!(
+            parse(&["--signum=STATS_CLEAR"]).mode(),
+            Ok(Mode::Signum(63))
+        );
+        assert_eq!(parse(&["--signum=DATA"]).mode(), Ok(Mode::Signum(10)));
+        assert_eq!(parse(&["--signum=STATS"]).mode(), Ok(Mode::Signum(12)));
+        assert!(parse(&["--signum=TDATA"]).mode().is_err());
         assert_eq!(parse(&["-v"]).mode(), Ok(Mode::Version));
+    }
+
+    #[test]
+    fn status_command_names_the_socket_and_never_runs_the_daemon() {
+        let o = parse(&["status"]);
+        assert_eq!(
+            o.status_request(),
+            Some(StatusRequest {
+                socket: DEFAULT_CONTROL_SOCKET.into(),
+                json: false
+            })
+        );
+        assert_eq!(o.mode(), Err(CliError::CommandNotDispatched));
+        let o = parse(&["status", "--json", "--control-socket", "/tmp/c.sock"]);
+        assert_eq!(
+            o.status_request(),
+            Some(StatusRequest {
+                socket: "/tmp/c.sock".into(),
+                json: true
+            })
+        );
+        let o = parse(&["--control-socket=/tmp/d.sock", "status"]);
+        assert_eq!(
+            o.status_request().map(|r| r.socket),
+            Some("/tmp/d.sock".into())
+        );
+        assert_eq!(parse(&[]).status_request(), None);
+        assert!(Opts::try_parse_from(["vrrpd", "status", "--xml"]).is_err());
     }
 }

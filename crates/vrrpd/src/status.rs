@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use lbcore::vrrp::fsm::{Reason, State, Stats};
 
@@ -53,6 +53,9 @@ pub struct InstanceStatus {
     pub base_priority: u8,
     /// Each tracker's share in the effective priority.
     pub track: Vec<crate::track::Share>,
+    /// The priority of the master we hear (from its last advert), if any. Written by the
+    /// driver from `fsm.master_priority()`.
+    pub master_priority: Option<u8>,
 }
 
 impl InstanceStatus {
@@ -70,7 +73,13 @@ impl InstanceStatus {
             stats: Stats::default(),
             base_priority: priority,
             track: Vec::new(),
+            master_priority: None,
         }
+    }
+
+    /// The most recent transition, if any.
+    pub fn last_transition(&self) -> Option<&Transition> {
+        self.transitions.back()
     }
 
     /// Records a transition, keeping the last [`TRANSITIONS_KEPT`].
@@ -86,6 +95,100 @@ impl InstanceStatus {
         let n = self.drops.entry(kind).or_default();
         *n += 1;
         *n
+    }
+}
+
+/// The wall-clock time of the monotonic instant `at`, given one reading of both clocks
+/// (`now`, `wall_now`) taken together. Instants after `now` map to `wall_now`.
+pub fn wall_time(at: Instant, now: Instant, wall_now: SystemTime) -> SystemTime {
+    wall_now
+        .checked_sub(now.saturating_duration_since(at))
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// A wall-clock time broken down in UTC, for status output and dump files (keepalived prints
+/// local time; vrrpd prints UTC and says so where the format has room).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Utc {
+    /// Seconds since the Unix epoch.
+    pub secs: u64,
+    /// Microseconds within the second.
+    pub micros: u32,
+    /// Year.
+    pub year: i64,
+    /// Month, 1-12.
+    pub month: u32,
+    /// Day of the month, 1-31.
+    pub day: u32,
+    /// Hour, 0-23.
+    pub hour: u32,
+    /// Minute, 0-59.
+    pub minute: u32,
+    /// Second, 0-59.
+    pub second: u32,
+    /// Day of the week, 0 = Sunday.
+    pub weekday: u32,
+}
+
+impl Utc {
+    /// Breaks `t` down (times before the epoch are clamped to it).
+    pub fn from_system(t: SystemTime) -> Self {
+        let d = t
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        let secs = d.as_secs();
+        let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX);
+        let rem = u32::try_from(secs % 86_400).unwrap_or(0);
+        // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+        let month = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Self {
+            secs,
+            micros: d.subsec_micros(),
+            year,
+            month,
+            day,
+            hour: rem / 3_600,
+            minute: rem % 3_600 / 60,
+            second: rem % 60,
+            // 1970-01-01 was a Thursday.
+            weekday: u32::try_from((days + 4).rem_euclid(7)).unwrap_or(0),
+        }
+    }
+
+    /// `2026-11-24T05:23:51.034879Z`.
+    pub fn rfc3339(&self) -> String {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            self.year, self.month, self.day, self.hour, self.minute, self.second, self.micros
+        )
+    }
+
+    /// keepalived's `Last transition` text: `Tue Nov 24 05:23:51.034879 2026`.
+    pub fn ctime_micros(&self) -> String {
+        const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let wd = DAYS[self.weekday as usize % 7];
+        let mon = MONTHS[(self.month as usize + 11) % 12];
+        format!(
+            "{wd} {mon} {:2} {:02}:{:02}:{:02}.{:06} {}",
+            self.day, self.hour, self.minute, self.second, self.micros, self.year
+        )
+    }
+
+    /// Seconds since the epoch with microseconds, as keepalived's dumps print them
+    /// (`1795497831.034879`).
+    pub fn epoch_micros(&self) -> String {
+        format!("{}.{:06}", self.secs, self.micros)
     }
 }
 
@@ -154,5 +257,35 @@ mod tests {
         assert_eq!(s.count_drop("ttl"), 2);
         assert_eq!(s.count_drop("auth"), 1);
         assert_eq!(s.drops.get("ttl"), Some(&2));
+        // The last of the 19 records (i = 18, even) is a BACKUP one.
+        assert_eq!(s.last_transition().map(|t| t.to), Some(State::Backup));
+    }
+
+    #[test]
+    fn utc_breakdown_matches_known_dates() {
+        // keepalived 2.2.7 printed this pair for one transition (reference dump, TZ=UTC).
+        let t = SystemTime::UNIX_EPOCH + Duration::from_micros(1_795_497_831_034_879);
+        let u = Utc::from_system(t);
+        assert_eq!(u.ctime_micros(), "Tue Nov 24 05:23:51.034879 2026");
+        assert_eq!(u.epoch_micros(), "1795497831.034879");
+        assert_eq!(u.rfc3339(), "2026-11-24T05:23:51.034879Z");
+        // Leap day and the epoch itself.
+        let leap = Utc::from_system(SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400));
+        assert_eq!(
+            (leap.year, leap.month, leap.day, leap.weekday),
+            (2000, 2, 29, 2)
+        );
+        let epoch = Utc::from_system(SystemTime::UNIX_EPOCH);
+        assert_eq!(epoch.ctime_micros(), "Thu Jan  1 00:00:00.000000 1970");
+    }
+
+    #[test]
+    fn wall_time_goes_back_by_the_monotonic_age() {
+        let now = crate::clock::now();
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let at = now.checked_sub(Duration::from_secs(10)).unwrap_or(now);
+        let back = now.saturating_duration_since(at);
+        assert_eq!(wall_time(at, now, wall), wall - back);
+        assert_eq!(wall_time(now + Duration::from_secs(5), now, wall), wall);
     }
 }
