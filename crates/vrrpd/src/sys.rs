@@ -188,3 +188,22 @@ mod tests {
         assert_eq!(err.raw_os_error(), Some(libc::ENOTSOCK));
     }
 }
+
+/// An inotify instance the tokio reactor can wait on (nix's `Inotify` is `AsFd` only).
+#[derive(Debug)]
+pub struct InotifyFd(pub nix::sys::inotify::Inotify);
+
+impl AsRawFd for InotifyFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsFd;
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+/// Registers an owned inotify instance (opened with `IN_NONBLOCK`) with the tokio reactor.
+pub fn async_inotify(ino: nix::sys::inotify::Inotify) -> io::Result<AsyncFd<InotifyFd>> {
+    // SAFETY: `Inotify` owns its descriptor (an `OwnedFd`): it stays open and refers to the same
+    // description until the `AsyncFd` (which takes ownership) is dropped, and `as_raw_fd` always
+    // returns it.
+    unsafe { AsyncFd::register(InotifyFd(ino)) }.map_err(io::Error::from)
+}
