@@ -2364,3 +2364,70 @@ proptest::proptest! {
         let _ = parse(&text);
     }
 }
+
+#[test]
+fn track_proxyd_block_defaults_and_references() {
+    let text = format!(
+        "track_proxyd px {{\n pid_file /run/proxyd/proxyd.pid\n liveness_socket /run/proxyd/liveness.sock\n \
+         require_serving\n interval 0.5\n}}\ntrack_proxyd bare {{\n}}\n{}\
+         vrrp_sync_group G {{\n group {{\n  VI_1\n }}\n track_proxyd {{\n  bare weight 10 reverse\n }}\n}}\n",
+        inst(" track_proxyd {\n  px\n  bare weight -30\n }")
+    );
+    let (c, d) = ok(&text);
+    assert!(!d.contains("error"), "{d}");
+    let px = &c.track_proxyds["px"];
+    assert_eq!(px.pid_file, Path::new("/run/proxyd/proxyd.pid"));
+    assert_eq!(px.liveness_socket, Path::new("/run/proxyd/liveness.sock"));
+    assert!(px.require_serving);
+    assert_eq!(px.interval, Duration::from_millis(500));
+    // The query must end before the next check: half the interval by default.
+    assert_eq!(px.timeout, Duration::from_millis(250));
+    // Weight 0 by default: proxyd down faults the instance (the fast path).
+    assert_eq!(px.weight, Weight::default());
+    let bare = &c.track_proxyds["bare"];
+    assert_eq!(bare.pid_file, Path::new(lbcore::liveness::DEFAULT_PID_FILE));
+    assert_eq!(
+        bare.liveness_socket,
+        Path::new(lbcore::liveness::DEFAULT_SOCKET)
+    );
+    assert!(!bare.require_serving);
+    assert_eq!(bare.interval, DEFAULT_PROXYD_INTERVAL);
+    let refs = &c.instances[0].track_proxyd;
+    assert_eq!(refs.len(), 2);
+    assert_eq!((refs[0].name.as_str(), refs[0].weight), ("px", None));
+    assert_eq!(refs[1].weight.map(|w| w.value), Some(-30));
+    let g = &c.sync_groups[0].track_proxyd;
+    assert_eq!(
+        g[0].weight,
+        Some(Weight {
+            value: 10,
+            reverse: true
+        })
+    );
+}
+
+#[test]
+fn track_proxyd_diagnostics_are_located_with_hints() {
+    let text = format!(
+        "track_proxyd px {{\n pid_fle /run/p.pid\n interval 1\n timeout 2\n weight 300\n \
+         liveness_socket rel.sock\n}}\n{}",
+        inst(" track_proxyd {\n  pz\n }")
+    );
+    let (c, d) = parse(&text);
+    assert!(c.is_none());
+    let lines = diag_lines(&d);
+    let want = [
+        "t.conf:2:2: error: unknown keyword 'pid_fle' in track_proxyd; did you mean 'pid_file'?",
+        "t.conf:4:10: warning: track_proxyd px: timeout must be shorter than the interval (1s); using 0.5s",
+        "t.conf:5:9: error: weight must be between -254 and 254, not 300",
+        "t.conf:6:18: error: track_proxyd px: liveness_socket must be an absolute path, not 'rel.sock'",
+        "t.conf:14:3: error: vrrp_instance VI_1: track_proxyd names unknown track_proxyd 'pz'; did you mean 'px'?",
+    ];
+    for w in want {
+        assert!(
+            lines.iter().any(|l| l == w),
+            "missing {w:?} in:\n{}",
+            lines.join("\n")
+        );
+    }
+}

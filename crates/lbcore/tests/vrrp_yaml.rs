@@ -517,3 +517,31 @@ fn higher_prio_send_advert_is_on_unless_written_off() {
         "strict mode clears it"
     );
 }
+
+#[test]
+fn track_proxyd_yaml_equals_keepalived_conf() {
+    let yaml = "track_proxyds:\n  - name: px\n    pid_file: /run/p.pid\n    require_serving: true\n    \
+                interval: 2\n    weight: -5\n    reverse: true\nvrrp_instances:\n  - name: VI_1\n    \
+                virtual_router_id: 51\n    virtual_ipaddress: [192.0.2.100]\n    track_proxyd: [px]\n";
+    let conf = "track_proxyd px {\n pid_file /run/p.pid\n require_serving\n interval 2\n weight -5 \
+                reverse\n}\nvrrp_instance VI_1 {\n virtual_router_id 51\n virtual_ipaddress {\n  \
+                192.0.2.100\n }\n track_proxyd {\n  px\n }\n}\n";
+    let (y, yd) = parse(yaml);
+    let (k, kd) = lbcore::config::keepalived::parse_str(conf, Path::new("t.conf"));
+    let (y, k) = (
+        y.unwrap_or_else(|| panic!("{yd}")),
+        k.unwrap_or_else(|| panic!("{kd}")),
+    );
+    assert_eq!(y.without_spans(), k.without_spans());
+    let px = &y.track_proxyds["px"];
+    assert_eq!(px.timeout, Duration::from_secs(1));
+    assert!(px.require_serving && px.weight.reverse);
+    let (c, d) = parse("track_proxyds:\n  - name: px\n    pid_fille: /x\n");
+    assert!(c.is_none());
+    let l = lines(&d);
+    assert!(
+        l.iter()
+            .any(|l| l.starts_with("t.yaml:3:5: error:") && l.contains("pid_fille")),
+        "{l:?}"
+    );
+}
