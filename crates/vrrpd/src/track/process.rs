@@ -112,7 +112,7 @@ pub fn parse_datagram(buf: &[u8]) -> Result<Vec<ProcEvent>, i32> {
             if code != 0 {
                 return Err(-code);
             }
-        } else if kind == NLMSG_DONE || kind > NLMSG_DONE || kind == NLMSG_NOOP {
+        } else if kind >= NLMSG_DONE || kind == NLMSG_NOOP {
             if let Some(ev) = parse_cn_msg(&msg[NLMSG_HDRLEN..]) {
                 events.push(ev);
             }
