@@ -1,6 +1,7 @@
 //! Signals and systemd notifications of a running vrrpd (root, in a namespace): READY=1 once
 //! started, SIGHUP with an unchanged / re-indented / changed / broken file changes nothing,
-//! SIGUSR1 / SIGUSR2 do not kill it, SIGTERM sends STOPPING=1 and exits 0.
+//! SIGUSR1 / SIGUSR2 / SIGRTMIN+2 write keepalived's dump files in KA_TMP_DIR and change nothing
+//! else, SIGTERM sends STOPPING=1 and exits 0.
 
 mod common;
 
@@ -47,7 +48,10 @@ fn sighup_usr1_usr2_change_nothing_and_systemd_is_notified() {
         .arg(dir.path("a.pid"))
         .arg("-r")
         .arg(dir.path("a_vrrp.pid"))
+        .arg("--control-socket")
+        .arg(dir.path("control.sock"))
         .env("NOTIFY_SOCKET", &notify_path)
+        .env("KA_TMP_DIR", &dir.0)
         .stdin(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
@@ -117,10 +121,31 @@ fn sighup_usr1_usr2_change_nothing_and_systemd_is_notified() {
 
     nix::sys::signal::kill(pid, Signal::SIGUSR1).expect("usr1");
     nix::sys::signal::kill(pid, Signal::SIGUSR2).expect("usr2");
+    let json_sig = (libc::SIGRTMIN() + 2).to_string();
+    let sent = Command::new("kill")
+        .args([&format!("-{json_sig}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    for file in ["keepalived.data", "keepalived.stats", "keepalived.json"] {
+        assert!(
+            wait_for(Duration::from_secs(3), || dir.path(file).exists()),
+            "{file} not written:\n{}",
+            read_log()
+        );
+    }
     assert!(
-        wait_for(Duration::from_secs(3), || read_log().contains("sigusr2")),
+        wait_for(Duration::from_secs(3), || read_log()
+            .matches("state dump written")
+            .count()
+            == 3),
         "{}",
         read_log()
+    );
+    let data = std::fs::read_to_string(dir.path("keepalived.data")).expect("data");
+    assert!(
+        data.contains(" VRRP Instance = VI_1\n   VRRP Version = 2\n   State = MASTER\n"),
+        "{data}"
     );
     assert!(
         child.try_wait().expect("try_wait").is_none(),
@@ -161,6 +186,10 @@ fn sighup_usr1_usr2_change_nothing_and_systemd_is_notified() {
     );
     assert_eq!(child.wait().expect("wait").code(), Some(0));
     assert!(!ns.has_addr("eth0", "192.0.2.100/32"));
+    assert!(
+        !dir.path("control.sock").exists(),
+        "control socket left behind"
+    );
     drop(guard);
 }
 
