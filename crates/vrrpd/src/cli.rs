@@ -252,13 +252,12 @@ pub enum CliError {
 impl Opts {
     /// `vrrpd status [--json]`: the request to send, if that is what the command line asks.
     pub fn status_request(&self) -> Option<StatusRequest> {
-        match self.command {
-            Some(Command::Status { json }) => Some(StatusRequest {
+        self.command
+            .as_ref()
+            .map(|Command::Status { json }| StatusRequest {
                 socket: self.control_socket.clone(),
-                json,
-            }),
-            None => None,
-        }
+                json: *json,
+            })
     }
 
     /// What to do, or why we refuse. A daemon command ([`Opts::status_request`]) is never

@@ -310,7 +310,7 @@ pub fn render_data(
         if let Some(group) = config
             .sync_groups
             .iter()
-            .find(|sg| sg.members.iter().any(|m| *m == inst.name))
+            .find(|sg| sg.members.contains(&inst.name))
         {
             let _ = writeln!(o, "   Sync group = {}", group.name);
         }
