@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lbcore::config::vrrp::{GlobalDefs, TrackProxyd, VrrpConfig, VrrpScript, Weight};
 use lbcore::vrrp::track::Status;
@@ -121,7 +121,7 @@ async fn a_timeout_kills_the_whole_process_group() {
         "{}\ntimeout 0.3",
         sh(&format!("sleep 30 & echo $! > {}; sleep 30", bg.display()))
     ));
-    let t0 = Instant::now();
+    let t0 = vrrpd::clock::now();
     let out = script::run_once(&p, &CancellationToken::new()).await;
     let took = t0.elapsed();
     assert_eq!(out, Outcome::TimedOut);
@@ -157,7 +157,7 @@ async fn a_script_ignoring_sigterm_is_killed_2s_later() {
     std::fs::write(&f, "#!/bin/sh\ntrap '' TERM\nsleep 30\n").expect("script");
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let p = prepared(&format!("script {}\ntimeout 0.2", f.display()));
-    let t0 = Instant::now();
+    let t0 = vrrpd::clock::now();
     let out = script::run_once(&p, &CancellationToken::new()).await;
     let took = t0.elapsed();
     assert_eq!(out, Outcome::TimedOut);
@@ -252,7 +252,7 @@ async fn init_fail_starts_down_and_needs_rise_successes() {
     let p = prepared("script /bin/true\ninterval 0.1\nrise 2\ninit_fail");
     let (tx, mut rx) = mpsc::channel(8);
     let stop = CancellationToken::new();
-    let t0 = Instant::now();
+    let t0 = vrrpd::clock::now();
     let task = tokio::spawn(script::run(0, p, tx, stop.clone()));
     let v = next(&mut rx, Duration::from_secs(3)).await.expect("up");
     assert_eq!(v.status, Status::Up);
@@ -395,9 +395,9 @@ impl Proxyd {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start proxyd");
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = vrrpd::clock::now() + Duration::from_secs(10);
         while !(socket.exists() && pid_file.exists()) {
-            assert!(Instant::now() < deadline, "proxyd did not start");
+            assert!(vrrpd::clock::now() < deadline, "proxyd did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
         Proxyd {
@@ -455,7 +455,7 @@ async fn proxyd_up_then_its_exit_is_seen_at_once_through_the_pidfd() {
     ));
     let v = next(&mut rx, Duration::from_secs(3)).await.expect("up");
     assert_eq!((v.tracker, v.status), (5, Status::Up));
-    let t0 = Instant::now();
+    let t0 = vrrpd::clock::now();
     px.child.kill().expect("kill proxyd");
     let v = next(&mut rx, Duration::from_secs(3)).await.expect("down");
     let took = t0.elapsed();
@@ -499,7 +499,7 @@ async fn a_stopped_proxyd_is_down_with_require_serving_only() {
     }
     ups.sort_unstable();
     assert_eq!(ups, vec![0, 1]);
-    let t0 = Instant::now();
+    let t0 = vrrpd::clock::now();
     kill(pid, Signal::SIGSTOP).expect("SIGSTOP");
     let v = next(&mut rx, Duration::from_secs(3)).await.expect("down");
     let took = t0.elapsed();

@@ -103,6 +103,15 @@ struct Names<'a> {
     proxyds: &'a BTreeMap<String, TrackProxyd>,
 }
 
+/// The `track_*` references of an instance or sync group, as written.
+struct RawRefs<'a> {
+    script: &'a [RawTrackRef],
+    iface: &'a [RawTrackRef],
+    process: &'a [RawTrackRef],
+    file: &'a [RawTrackRef],
+    proxyd: &'a [RawTrackRef],
+}
+
 /// The `track_*` references of an instance or sync group, checked.
 struct Refs {
     script: Vec<TrackRef>,
@@ -820,16 +829,14 @@ impl V<'_> {
         out
     }
 
-    fn all_refs(
-        &mut self,
-        owner: &str,
-        script: &[RawTrackRef],
-        iface: &[RawTrackRef],
-        process: &[RawTrackRef],
-        file: &[RawTrackRef],
-        proxyd: &[RawTrackRef],
-        known: &Names<'_>,
-    ) -> Refs {
+    fn all_refs(&mut self, owner: &str, raw: RawRefs<'_>, known: &Names<'_>) -> Refs {
+        let RawRefs {
+            script,
+            iface,
+            process,
+            file,
+            proxyd,
+        } = raw;
         let proxyd_names: Vec<&str> = known.proxyds.keys().map(String::as_str).collect();
         let script_names: Vec<&str> = known.scripts.keys().map(String::as_str).collect();
         let process_names: Vec<&str> = known.processes.keys().map(String::as_str).collect();
@@ -1107,11 +1114,13 @@ impl V<'_> {
 
         let refs = self.all_refs(
             &who,
-            &r.track_script,
-            &r.track_interface,
-            &r.track_process,
-            &r.track_file,
-            &r.track_proxyd,
+            RawRefs {
+                script: &r.track_script,
+                iface: &r.track_interface,
+                process: &r.track_process,
+                file: &r.track_file,
+                proxyd: &r.track_proxyd,
+            },
             known,
         );
 
@@ -1589,11 +1598,13 @@ impl V<'_> {
             }
             let refs = self.all_refs(
                 &who,
-                &r.track_script,
-                &r.track_interface,
-                &r.track_process,
-                &r.track_file,
-                &r.track_proxyd,
+                RawRefs {
+                    script: &r.track_script,
+                    iface: &r.track_interface,
+                    process: &r.track_process,
+                    file: &r.track_file,
+                    proxyd: &r.track_proxyd,
+                },
                 known,
             );
             out.push(SyncGroup {
