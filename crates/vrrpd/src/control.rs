@@ -30,6 +30,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 pub const MAX_REQUEST: usize = 64;
 /// How long the client waits for the daemon's answer.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Connections served at once; more are closed at once and counted as refused.
+pub const MAX_CONNECTIONS: usize = 16;
 /// Socket file permissions: the answer includes nothing secret, but only root asks.
 const SOCKET_MODE: u32 = 0o600;
 
@@ -83,7 +85,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
 pub struct Counters {
     /// Requests answered.
     pub answered: AtomicU64,
-    /// Requests refused (malformed, too long, incomplete).
+    /// Requests refused (malformed, too long, incomplete, or over [`MAX_CONNECTIONS`]).
     pub malformed: AtomicU64,
 }
 
@@ -150,6 +152,11 @@ async fn serve(
             () = stop.cancelled() => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             r = listener.accept() => match r {
+                Ok((stream, _)) if conns.len() >= MAX_CONNECTIONS => {
+                    let n = counters.malformed.fetch_add(1, Ordering::Relaxed) + 1;
+                    tracing::warn!(malformed = n, "control socket busy; connection refused");
+                    drop(stream);
+                }
                 Ok((stream, _)) => {
                     let statuses = Arc::clone(&statuses);
                     let counters = Arc::clone(&counters);
