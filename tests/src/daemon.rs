@@ -88,6 +88,12 @@ impl Impl {
         argv.push(pid.display().to_string());
         argv.push("-r".into());
         argv.push(vrrp_pid.display().to_string());
+        if self == Impl::Vrrpd {
+            // Each box of the lab gets its own control socket next to its pid file (the
+            // default path is shared by every namespace of the host).
+            argv.push("--control-socket".into());
+            argv.push(pid.with_extension("ctl").display().to_string());
+        }
         Ok(argv)
     }
 

@@ -61,12 +61,8 @@ impl std::fmt::Display for NotActedOn {
     }
 }
 
-const TRACKER: &str = "trackers are not run yet; the priority stays as configured";
-const TRACK_INTERFACE: &str =
-    "interfaces are not tracked yet; a link going down does not put the instance in FAULT";
-const NOTIFY: &str = "notify scripts are not run yet";
-const FIFO: &str = "the notify FIFO is not written yet";
-const SCRIPTS: &str = "no scripts are run yet";
+const NOTIFY_RX_LOWER: &str =
+    "a master hearing a lower-priority advert re-announces but runs no script for it yet";
 
 /// Every setting of `c` that is parsed but not acted on, in file order as far as the model keeps
 /// it (global settings first), with its position and what vrrpd does instead. The one list for
@@ -83,24 +79,6 @@ pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
     };
     let g = &c.global;
     const GLOBAL: &str = "global_defs";
-    if g.notify_fifo.is_some() {
-        push("notify_fifo", GLOBAL, None, FIFO);
-    }
-    if g.vrrp_notify_fifo.is_some() {
-        push("vrrp_notify_fifo", GLOBAL, None, FIFO);
-    }
-    if let Some(cmd) = &g.notify_fifo_script {
-        push("notify_fifo_script", GLOBAL, Some(&cmd.span), FIFO);
-    }
-    if let Some(cmd) = &g.vrrp_notify_fifo_script {
-        push("vrrp_notify_fifo_script", GLOBAL, Some(&cmd.span), FIFO);
-    }
-    if g.script_user.is_some() {
-        push("script_user", GLOBAL, None, SCRIPTS);
-    }
-    if g.enable_script_security {
-        push("enable_script_security", GLOBAL, None, SCRIPTS);
-    }
     if let Some(name) = &g.instance_name {
         push(
             "instance",
@@ -133,21 +111,6 @@ pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
             "interfaces are not watched; a configured interface missing at startup is fatal",
         );
     }
-    for (keyword, set) in [
-        ("state_dump_file", g.state_dump_file.is_some()),
-        ("stats_dump_file", g.stats_dump_file.is_some()),
-        ("json_dump_file", g.json_dump_file.is_some()),
-        ("data_use_instance", g.data_use_instance),
-    ] {
-        if set {
-            push(
-                keyword,
-                GLOBAL,
-                None,
-                "no dumps are written (SIGUSR1 / SIGUSR2 are logged and ignored)",
-            );
-        }
-    }
     for key in g.extra.keys() {
         let keyword = match key.as_str() {
             "vrrp_garp_extra_if" => "vrrp_garp_extra_if",
@@ -160,48 +123,16 @@ pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
             "no extra announcements are sent on other interfaces",
         );
     }
-    for s in c.scripts.values() {
-        push("vrrp_script", &s.name, Some(&s.span), TRACKER);
-    }
-    for p in c.track_processes.values() {
-        push("vrrp_track_process", &p.name, Some(&p.span), TRACKER);
-    }
-    for f in c.track_files.values() {
-        push("track_file", &f.name, Some(&f.span), TRACKER);
-    }
     for i in &c.instances {
         let who = format!("instance {}", i.name);
         let at = Some(&i.span);
-        for t in &i.track_script {
-            push("track_script", &t.name, Some(&t.span), TRACKER);
-        }
-        for t in &i.track_process {
-            push("track_process", &t.name, Some(&t.span), TRACKER);
-        }
-        for t in &i.track_file {
-            push("track_file", &t.name, Some(&t.span), TRACKER);
-        }
-        for t in &i.track_interface {
-            push("track_interface", &t.name, Some(&t.span), TRACK_INTERFACE);
-        }
-        if i.dont_track_primary {
-            push(
-                "dont_track_primary",
-                &who,
-                at,
-                "interfaces are not tracked, the primary one included",
-            );
-        }
-        notify_commands(&mut push, &who, &i.notify, at);
-        if i.smtp_alert {
-            push("smtp_alert", &who, at, "no mail is sent yet");
-        }
+        notify_commands(&mut push, &who, &i.notify);
         if i.notify_priority_changes {
             push(
                 "notify_priority_changes",
                 &who,
                 at,
-                "priority changes are not notified (no notify scripts or FIFO yet)",
+                "priority changes are not announced (no MASTER_PRIORITY / BACKUP_PRIORITY FIFO lines)",
             );
         }
         if i.use_vmac.is_some() {
@@ -307,30 +238,14 @@ pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
             "vrrp_sync_group",
             &g.name,
             at,
-            "instances change state independently; groups are not synchronised yet",
+            "instances change state independently; groups are not synchronised yet, and group notify scripts, FIFO lines and mail are not sent",
         );
-        for t in &g.track_script {
-            push("track_script", &t.name, Some(&t.span), TRACKER);
-        }
-        for t in &g.track_process {
-            push("track_process", &t.name, Some(&t.span), TRACKER);
-        }
-        for t in &g.track_file {
-            push("track_file", &t.name, Some(&t.span), TRACKER);
-        }
-        for t in &g.track_interface {
-            push("track_interface", &t.name, Some(&t.span), TRACK_INTERFACE);
-        }
-        notify_commands(&mut push, &who, &g.notify, at);
-        if g.smtp_alert {
-            push("smtp_alert", &who, at, "no mail is sent yet");
-        }
         if g.notify_priority_changes {
             push(
                 "notify_priority_changes",
                 &who,
                 at,
-                "priority changes are not notified (no notify scripts or FIFO yet)",
+                "priority changes are not announced (no MASTER_PRIORITY / BACKUP_PRIORITY FIFO lines)",
             );
         }
     }
@@ -341,24 +256,14 @@ fn notify_commands(
     push: &mut impl FnMut(&'static str, &str, Option<&Span>, &'static str),
     who: &str,
     n: &Notify,
-    block: Option<&Span>,
 ) {
-    let commands = [
-        ("notify_master", &n.master),
-        ("notify_backup", &n.backup),
-        ("notify_fault", &n.fault),
-        ("notify_stop", &n.stop),
-        ("notify_deleted", &n.deleted),
-        ("notify_master_rx_lower_pri", &n.master_rx_lower_pri),
-        ("notify", &n.generic),
-    ];
-    for (keyword, cmd) in commands {
-        if let Some(cmd) = cmd {
-            push(keyword, who, Some(&cmd.span), NOTIFY);
-        }
-    }
-    if n.send_deleted && n.deleted.is_none() {
-        push("notify_deleted", who, block, NOTIFY);
+    if let Some(cmd) = &n.master_rx_lower_pri {
+        push(
+            "notify_master_rx_lower_pri",
+            who,
+            Some(&cmd.span),
+            NOTIFY_RX_LOWER,
+        );
     }
 }
 
@@ -454,6 +359,7 @@ vrrp_instance VI_1 {
     notify_fault /bin/true
     notify_stop /bin/true
     notify /bin/true
+    notify_master_rx_lower_pri /bin/true
     smtp_alert
     notify_priority_changes
     use_vmac
@@ -476,24 +382,8 @@ vrrp_sync_group G {
         let list = not_acted_on(&parse(EVERYTHING));
         let keywords: Vec<&str> = list.iter().map(|n| n.keyword).collect();
         for k in [
-            "notify_fifo",
-            "vrrp_notify_fifo",
-            "notify_fifo_script",
-            "script_user",
-            "enable_script_security",
             "vrrp_garp_extra_if",
-            "vrrp_script",
-            "vrrp_track_process",
-            "track_script",
-            "track_process",
-            "track_interface",
-            "dont_track_primary",
-            "notify_master",
-            "notify_backup",
-            "notify_fault",
-            "notify_stop",
-            "notify",
-            "smtp_alert",
+            "notify_master_rx_lower_pri",
             "notify_priority_changes",
             "use_vmac",
             "virtual_routes",
@@ -509,32 +399,43 @@ vrrp_sync_group G {
             "use_pid_dir",
             "vrrp_delay_after_boot",
             "dynamic_interfaces",
-            "state_dump_file",
-            "stats_dump_file",
-            "json_dump_file",
-            "data_use_instance",
-            "track_file",
             "use_ipvlan",
             "old_unicast_checksum",
         ] {
             assert!(keywords.contains(&k), "{k} missing from {keywords:?}");
         }
+        // Acted on since the tracking and notification work: not listed.
+        for k in [
+            "notify_fifo",
+            "vrrp_notify_fifo",
+            "notify_fifo_script",
+            "script_user",
+            "enable_script_security",
+            "vrrp_script",
+            "vrrp_track_process",
+            "track_script",
+            "track_process",
+            "track_interface",
+            "track_file",
+            "dont_track_primary",
+            "notify_master",
+            "notify",
+            "smtp_alert",
+            "state_dump_file",
+            "json_dump_file",
+        ] {
+            assert!(!keywords.contains(&k), "{k} listed: {keywords:?}");
+        }
         // use_vmac once, not once per place that warns.
         assert_eq!(keywords.iter().filter(|k| **k == "use_vmac").count(), 1);
-        // notify_master of the instance and of the group.
-        assert_eq!(
-            keywords.iter().filter(|k| **k == "notify_master").count(),
-            2
-        );
         let at = |k: &str| {
             list.iter()
                 .find(|n| n.keyword == k)
                 .and_then(|n| n.span.clone())
                 .map(|s| (s.line, s.col))
         };
-        assert_eq!(at("vrrp_script"), Some((20, 13)));
-        assert_eq!(at("track_script"), Some((40, 9)));
-        assert_eq!(at("notify_fifo"), None);
+        assert_eq!(at("notify_master_rx_lower_pri"), Some((59, 32)));
+        assert_eq!(at("use_pid_dir"), None);
         let opt = list
             .iter()
             .find(|n| n.keyword == "virtual_ipaddress option")
@@ -573,14 +474,14 @@ vrrp_sync_group G {
         let text = d.to_string();
         assert!(
             text.contains(&format!(
-                "{}:20:13: warning: vrrp_script (chk) is parsed but not acted on",
+                "{}:59:32: warning: notify_master_rx_lower_pri (instance VI_1) is parsed but not acted on",
                 path.display()
             )),
             "{text}"
         );
         assert!(
             text.contains(&format!(
-                "{}:1:1: warning: notify_fifo (global_defs) is parsed but not acted on",
+                "{}:1:1: warning: use_pid_dir (global_defs) is parsed but not acted on",
                 path.display()
             )),
             "{text}"

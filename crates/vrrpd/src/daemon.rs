@@ -452,6 +452,8 @@ struct Signals {
     usr2: Signal,
     /// SIGRTMIN+2: keepalived's JSON dump.
     json: Signal,
+    /// SIGRTMAX-1: keepalived's stats dump with counters cleared.
+    stats_clear: Signal,
 }
 
 impl Signals {
@@ -464,6 +466,7 @@ impl Signals {
             usr1: sig(SignalKind::user_defined1())?,
             usr2: sig(SignalKind::user_defined2())?,
             json: sig(SignalKind::from_raw(crate::dump::json_signal()))?,
+            stats_clear: sig(SignalKind::from_raw(crate::dump::stats_clear_signal()))?,
         })
     }
 }
@@ -497,6 +500,12 @@ async fn wait_for_stop(
             _ = s.usr1.recv() => crate::dump::on_signal(crate::dump::Dump::Data, config, statuses),
             _ = s.usr2.recv() => crate::dump::on_signal(crate::dump::Dump::Stats, config, statuses),
             _ = s.json.recv() => crate::dump::on_signal(crate::dump::Dump::Json, config, statuses),
+            _ = s.stats_clear.recv() => {
+                // The counters live in each instance's state machine and are not reset yet:
+                // write the stats file as keepalived does, and say that nothing was cleared.
+                crate::dump::on_signal(crate::dump::Dump::Stats, config, statuses);
+                tracing::warn!("stats_clear: stats written; counters are not cleared by vrrpd");
+            }
             Some(r) = tasks.join_next() => return Err(RunError::Driver(task_end(r))),
         }
     }

@@ -298,6 +298,7 @@ impl Running {
         s.state = self.d.fsm.state();
         s.effective_priority = self.d.fsm.effective_priority();
         s.master_addr = self.d.fsm.master_addr();
+        s.master_priority = self.d.fsm.master_priority();
         s.stats = self.d.fsm.stats().clone();
     }
 

@@ -12,6 +12,9 @@ use vrrpd::{exit, logging};
 
 fn main() -> ExitCode {
     let opts = Opts::parse();
+    if let Some(req) = opts.status_request() {
+        return ExitCode::from(vrrpd::control::status_command(&req.socket, req.json));
+    }
     match opts.mode() {
         Err(e) => {
             eprintln!("vrrpd: {e}");
