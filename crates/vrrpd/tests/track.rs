@@ -367,17 +367,21 @@ struct Proxyd {
 
 impl Proxyd {
     fn start(dir: &Scratch) -> Self {
-        // Distinct ports per proxyd of this process (tests run in parallel).
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let port = 20000
-            + ((std::process::id() % 4000) * 10 + NEXT.fetch_add(2, Ordering::Relaxed)) as u16;
+        // Ports the kernel just handed out as free (a computed port can collide with another
+        // test's connection).
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port()
+        };
+        let (port, server_port) = (free(), free());
         let cfg = dir.path("proxyd.cfg");
         std::fs::write(
             &cfg,
             format!(
                 "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n    \
-                 timeout server 5s\nlisten l1\n    bind 127.0.0.1:{port}\n    server s1 127.0.0.1:{}\n",
-                port + 1
+                 timeout server 5s\nlisten l1\n    bind 127.0.0.1:{port}\n    server s1 127.0.0.1:{server_port}\n",
             ),
         )
         .expect("cfg");
@@ -392,12 +396,17 @@ impl Proxyd {
             .arg("--liveness-socket")
             .arg(&socket)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path("proxyd.err")).expect("stderr file"))
             .spawn()
             .expect("start proxyd");
+        let mut child = child;
         let deadline = vrrpd::clock::now() + Duration::from_secs(10);
         while !(socket.exists() && pid_file.exists()) {
-            assert!(vrrpd::clock::now() < deadline, "proxyd did not start");
+            let exited = child.try_wait().expect("try_wait");
+            if exited.is_some() || vrrpd::clock::now() >= deadline {
+                let err = std::fs::read_to_string(dir.path("proxyd.err")).unwrap_or_default();
+                panic!("proxyd did not start ({exited:?}):\n{err}");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
         Proxyd {
