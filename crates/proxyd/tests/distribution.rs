@@ -598,16 +598,17 @@ async fn shipped_haproxy_cfg_serves_every_frontend() {
                 bind.addr = SocketAddr::from(([127, 0, 0, 1], 0));
                 continue;
             }
-            let port = loop {
-                let probe =
-                    std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 2], 0))).unwrap();
-                let port = probe.local_addr().unwrap().port();
-                let free =
-                    |ip: [u8; 4]| std::net::TcpListener::bind(SocketAddr::from((ip, port))).is_ok();
-                if free([127, 0, 0, 1]) && free([127, 0, 0, 3]) {
-                    break port;
-                }
-            };
+            let port = (0..100)
+                .find_map(|_| {
+                    let probe =
+                        std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 2], 0))).unwrap();
+                    let port = probe.local_addr().unwrap().port();
+                    let free = |ip: [u8; 4]| {
+                        std::net::TcpListener::bind(SocketAddr::from((ip, port))).is_ok()
+                    };
+                    (free([127, 0, 0, 1]) && free([127, 0, 0, 3])).then_some(port)
+                })
+                .expect("no port free on 127.0.0.1-3 in 100 tries");
             bind.addr = SocketAddr::from(([127, 0, 0, 1], port));
             let mut tags = Vec::new();
             for (k, s) in cfg.backends[bi].servers.iter_mut().enumerate() {

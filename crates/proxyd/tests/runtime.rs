@@ -70,6 +70,11 @@ fn config(text: &str) -> Arc<lbcore::config::proxy::ProxyConfig> {
 
 /// Starts proxyd on `text`; a bind on port 1 stands for an ephemeral port (haproxy.cfg refuses 0).
 fn start(text: &str) -> Running {
+    try_start(text).unwrap()
+}
+
+/// [`start`], returning the bind error instead of panicking.
+fn try_start(text: &str) -> Result<Running, proxyd::Error> {
     let mut cfg = (*config(text)).clone();
     for fe in &mut cfg.frontends {
         for b in &mut fe.binds {
@@ -78,17 +83,17 @@ fn start(text: &str) -> Running {
             }
         }
     }
-    let proxy = proxyd::Proxy::bind(Arc::new(cfg)).unwrap();
+    let proxy = proxyd::Proxy::bind(Arc::new(cfg))?;
     let addrs = proxy.local_addrs();
     let shared = proxy.shared();
     let shutdown = proxyd::Shutdown::new();
     let task = tokio::spawn(proxy.serve(shutdown.clone()));
-    Running {
+    Ok(Running {
         addrs,
         shared,
         shutdown,
         task,
-    }
+    })
 }
 
 /// Connects, half-closes, returns everything the far end sent.
@@ -217,11 +222,21 @@ async fn tcp_request_reject_by_src() {
 #[tokio::test]
 async fn server_without_port_uses_the_client_destination_port() {
     // The backend listens on 127.0.0.2:P and the proxy on 127.0.0.1:P (same port, other address).
-    let (b, _) = backend("127.0.0.2:0", "RPC").await;
-    let p = start(&format!(
-        "{DEFAULTS}listen rpc\n bind 127.0.0.1:{}\n server cas1 127.0.0.2\n",
-        b.port()
-    ));
+    // P is free on 127.0.0.2 but may be some other test's connection on 127.0.0.1: then take
+    // another P (at most 20 tries).
+    let mut found = None;
+    for _ in 0..20 {
+        let (b, _) = backend("127.0.0.2:0", "RPC").await;
+        let text = format!(
+            "{DEFAULTS}listen rpc\n bind 127.0.0.1:{}\n server cas1 127.0.0.2\n",
+            b.port()
+        );
+        if let Ok(p) = try_start(&text) {
+            found = Some((b, p));
+            break;
+        }
+    }
+    let (b, p) = found.expect("no port free on both 127.0.0.1 and 127.0.0.2 in 20 tries");
     assert_eq!(p.addr().port(), b.port());
     assert_eq!(exchange(p.addr(), b"hello").await, "RPC|5");
     p.stop().await;
