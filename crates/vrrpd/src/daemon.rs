@@ -244,6 +244,23 @@ fn notify_systemd(enabled: bool, state: &[sd_notify::NotifyState<'_>]) {
 /// one second; mail gets the rest).
 pub const NOTIFY_DRAIN: Duration = Duration::from_secs(3);
 
+/// systemd's watchdog (`WatchdogSec=` in the unit, seen as `WATCHDOG_USEC`): `WATCHDOG=1` at
+/// half the interval, as sd_watchdog_enabled(3) advises, from a task on the same runtime as the
+/// instances, so a stalled runtime stops the pings and systemd restarts the service.
+fn spawn_watchdog(enabled: bool, stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+    let interval = sd_notify::watchdog_enabled().filter(|_| enabled)? / 2;
+    tracing::info!(interval = ?interval, "systemd watchdog enabled");
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tick.tick() => notify_systemd(true, &[sd_notify::NotifyState::Watchdog]),
+            }
+        }
+    }))
+}
+
 /// Runs the VRRP instances of `config` until SIGTERM/SIGINT (when `opts.handle_signals`) or
 /// `shutdown` is cancelled, then stops them: masters send a priority-0 advert, VIPs are removed.
 pub async fn run(
@@ -391,6 +408,7 @@ pub async fn run(
     }
     tracing::info!("Startup complete");
     notify_systemd(opts.sd_notify, &[sd_notify::NotifyState::Ready]);
+    let watchdog = spawn_watchdog(opts.sd_notify, aux_stop.clone());
 
     let result = wait_for_stop(
         &config,
@@ -435,6 +453,9 @@ pub async fn run(
         }
     }
     aux_stop.cancel();
+    if let Some(w) = watchdog {
+        let _ = w.await;
+    }
     tracked.tasks.shutdown().await;
     if let Some(c) = control {
         let _ = c.await;

@@ -207,3 +207,59 @@ impl Drop for Killer {
         }
     }
 }
+
+/// With `WatchdogSec=` (WATCHDOG_USEC), vrrpd pings `WATCHDOG=1` at half the interval once it is
+/// ready.
+#[test]
+fn systemd_watchdog_is_pinged_at_half_the_interval() {
+    if !require_root("systemd_watchdog_is_pinged_at_half_the_interval") {
+        return;
+    }
+    let dir = TempDir::new("wd");
+    let ns = Netns::new("wd");
+    let peer = Netns::new("wd-peer");
+    veth(&ns, &["192.0.2.11/24"], &peer, &["192.0.2.12/24"]);
+    let conf = dir.write("a.conf", &seed_conf("MASTER", 255, ""));
+    let notify_path = dir.path("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
+    notify
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.name, VRRPD, "-n", "-l", "-f"])
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir.path("a.pid"))
+        .arg("-r")
+        .arg(dir.path("a_vrrp.pid"))
+        .arg("--control-socket")
+        .arg(dir.path("control.sock"))
+        .env("NOTIFY_SOCKET", &notify_path)
+        // 400 ms: a ping every 200 ms.
+        .env("WATCHDOG_USEC", "400000")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let _guard = scopeguard(child.id());
+    assert_eq!(recv_notify(&notify), "READY=1");
+    // Nine more pings take 1.8 s after the first; the bound is 5 s per message (read timeout).
+    assert_eq!(recv_notify(&notify), "WATCHDOG=1");
+    let start = vrrpd::clock::now();
+    for _ in 0..9 {
+        assert_eq!(recv_notify(&notify), "WATCHDOG=1");
+    }
+    let took = vrrpd::clock::now() - start;
+    // 9 intervals of 200 ms after the first ping; 1 s of margin for a loaded machine, and
+    // never faster than the interval allows (minus 50 ms of timer slack).
+    assert!(
+        took >= Duration::from_millis(1750) && took <= Duration::from_millis(2800),
+        "{took:?}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid")),
+        Signal::SIGTERM,
+    )
+    .expect("term");
+    assert!(child.wait().expect("wait").success());
+}
