@@ -1,7 +1,7 @@
 //! The few system calls that neither `socket2` nor `nix` wrap, behind small safe functions.
 //!
 //! Owns: every `unsafe` block of vrrpd (integer socket options, `ip_mreqn`, `sockaddr_ll`,
-//! reactor registration, `openlog`/`syslog`, `pidfd_open`, `poll`). Must not: hold state or make policy decisions; callers decide what to set.
+//! reactor registration, `openlog`/`syslog`, `pidfd_open`, `poll`, the `PR_SET_PDEATHSIG` exec hook). Must not: hold state or make policy decisions; callers decide what to set.
 #![allow(unsafe_code)]
 
 use std::ffi::CStr;
@@ -206,4 +206,19 @@ pub fn async_inotify(ino: nix::sys::inotify::Inotify) -> io::Result<AsyncFd<Inot
     // description until the `AsyncFd` (which takes ownership) is dropped, and `as_raw_fd` always
     // returns it.
     unsafe { AsyncFd::register(InotifyFd(ino)) }.map_err(io::Error::from)
+}
+
+/// Makes the child of `cmd` receive SIGTERM when the thread that spawned it dies
+/// (`PR_SET_PDEATHSIG`, as keepalived sets on its scripts), so a script never outlives a crashed
+/// vrrpd. Spawn from a runtime worker thread, which lives as long as the daemon: a blocking-pool
+/// thread may exit while the child still runs.
+pub fn term_on_parent_death(cmd: &mut tokio::process::Command) {
+    // SAFETY: the hook runs between fork and exec and only calls prctl(2), which is
+    // async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                .map_err(io::Error::from)
+        });
+    }
 }

@@ -263,3 +263,80 @@ fn systemd_watchdog_is_pinged_at_half_the_interval() {
     .expect("term");
     assert!(child.wait().expect("wait").success());
 }
+
+/// A script vrrpd started gets SIGTERM when vrrpd dies (keepalived's `PR_SET_PDEATHSIG`): after
+/// a SIGKILL of vrrpd, the tracked script (a shell that execs `sleep 30`) is gone or a zombie
+/// within 5 s instead of sleeping on.
+#[test]
+fn scripts_do_not_outlive_a_killed_vrrpd() {
+    if !require_root("scripts_do_not_outlive_a_killed_vrrpd") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("pdeath");
+    let ns = Netns::new("pdeath");
+    let peer = Netns::new("pdeath-peer");
+    veth(&ns, &["192.0.2.11/24"], &peer, &["192.0.2.12/24"]);
+    let pid_file = dir.path("script.pid");
+    let script = dir.write(
+        "chk.sh",
+        &format!(
+            "#!/bin/sh\necho $$ > {}\nexec sleep 30\n",
+            pid_file.display()
+        ),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let conf = dir.write(
+        "a.conf",
+        &format!(
+            "vrrp_script chk {{\n    script \"{}\"\n    interval 60\n    timeout 60\n}}\n{}",
+            script.display(),
+            seed_conf("MASTER", 255, "    track_script {\n        chk\n    }\n")
+        ),
+    );
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.name, VRRPD, "-n", "-l", "-f"])
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir.path("a.pid"))
+        .arg("-r")
+        .arg(dir.path("a_vrrp.pid"))
+        .arg("--control-socket")
+        .arg(dir.path("control.sock"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let guard = scopeguard(child.id());
+    assert!(
+        wait_for(Duration::from_secs(5), || std::fs::read_to_string(
+            &pid_file
+        )
+        .is_ok_and(|t| !t.trim().is_empty())),
+        "the script never ran"
+    );
+    let script_pid: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid number");
+    // State letter of a process from /proc (None once it is reaped).
+    let state = || {
+        std::fs::read_to_string(format!("/proc/{script_pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.chars().next()))
+            .flatten()
+    };
+    assert!(matches!(state(), Some('S' | 'R')), "{:?}", state());
+    child.kill().expect("SIGKILL vrrpd");
+    child.wait().expect("wait");
+    drop(guard);
+    assert!(
+        wait_for(Duration::from_secs(5), || matches!(
+            state(),
+            None | Some('Z')
+        )),
+        "the script outlived vrrpd: state {:?}",
+        state()
+    );
+}

@@ -7,8 +7,7 @@
 //! user exists, else as vrrpd itself. Must not: wait for a script on the caller's path, or decide
 //! which script runs for which event (that is [`super::dispatch`]).
 //!
-//! keepalived also sets `PR_SET_PDEATHSIG`; that needs a `pre_exec` hook (an `unsafe` block,
-//! which belongs in `crate::sys`), so it is not done here yet.
+//! As keepalived, scripts get `PR_SET_PDEATHSIG` = SIGTERM ([`crate::sys::term_on_parent_death`]).
 
 use std::time::Duration;
 
@@ -103,6 +102,7 @@ pub fn start(
         .stderr(std::process::Stdio::null())
         .process_group(0)
         .kill_on_drop(false);
+    crate::sys::term_on_parent_death(&mut c);
     for v in UNSAFE_ENV {
         c.env_remove(v);
     }

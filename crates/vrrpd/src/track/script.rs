@@ -223,6 +223,7 @@ pub async fn run_once(p: &Prepared, stop: &CancellationToken) -> Outcome {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true);
+    crate::sys::term_on_parent_death(&mut cmd);
     if let Some((uid, gid)) = p.ids {
         // std drops the supplementary groups (setgroups(0)) when root sets a uid.
         cmd.uid(uid.as_raw()).gid(gid.as_raw());
