@@ -51,6 +51,16 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// A slot already taken on server `si` of backend `bi` (its `conns` counted by the caller).
+    fn held(shared: &Arc<Shared>, bi: usize, si: usize) -> Self {
+        Slot {
+            shared: shared.clone(),
+            backend: bi,
+            server: si,
+            armed: true,
+        }
+    }
+
     /// Index of the server (in `Backend::servers`) this slot is on.
     pub fn server(&self) -> usize {
         self.server
@@ -241,12 +251,7 @@ impl Inner {
                 Which::Backend => bs.queued.fetch_sub(1, Ordering::SeqCst),
                 Which::Server(_) => st.queued.fetch_sub(1, Ordering::SeqCst),
             };
-            let slot = Slot {
-                shared: shared.clone(),
-                backend: bi,
-                server: si,
-                armed: true,
-            };
+            let slot = Slot::held(shared, bi, si);
             if let Err(Wake::Slot(g)) = w.tx.send(Wake::Slot(Grant { slot, pos })) {
                 // The waiter is gone (it removes itself before dropping its receiver, so this
                 // is belt and braces): give the slot back and try the next one.
@@ -322,12 +327,7 @@ fn try_server(shared: &Arc<Shared>, bi: usize, si: usize) -> Option<Slot> {
     let maxconn = shared.config.backends[bi].servers[si].maxconn;
     // A server with waiters is full for newcomers (HAProxy: `srv->queue.length || served >= max`).
     if st.queued.load(Ordering::SeqCst) == 0 && st.try_take(maxconn) {
-        Some(Slot {
-            shared: shared.clone(),
-            backend: bi,
-            server: si,
-            armed: true,
-        })
+        Some(Slot::held(shared, bi, si))
     } else {
         None
     }
@@ -411,12 +411,7 @@ pub async fn acquire(
                     st.queued.fetch_add(1, Ordering::SeqCst);
                     if q.servers[si].waiters.is_empty() && st.try_take(be.servers[si].maxconn) {
                         st.queued.fetch_sub(1, Ordering::SeqCst);
-                        let slot = Slot {
-                            shared: shared.clone(),
-                            backend: bi,
-                            server: si,
-                            armed: true,
-                        };
+                        let slot = Slot::held(shared, bi, si);
                         return Ok((slot, acc));
                     }
                     let maxqueue = be.servers[si].maxqueue;
@@ -456,12 +451,7 @@ pub async fn acquire(
                                 && st.try_take(be.servers[si].maxconn)
                             {
                                 bs.queued.fetch_sub(1, Ordering::SeqCst);
-                                let slot = Slot {
-                                    shared: shared.clone(),
-                                    backend: bi,
-                                    server: si,
-                                    armed: true,
-                                };
+                                let slot = Slot::held(shared, bi, si);
                                 return Ok((slot, acc));
                             }
                         }

@@ -28,10 +28,8 @@ fn choose(shared: &Shared, bi: usize, src: IpAddr, exclude: &[usize], sticky: bo
     let be = &shared.config.backends[bi];
     let st = &shared.backends[bi];
     let stuck = if sticky {
-        be.stick_rules.first().and_then(|r| {
-            let table = shared.stick_tables.get(&r.table)?;
-            table
-                .lock()
+        shared.stick_table(bi).and_then(|t| {
+            t.lock()
                 .ok()?
                 .lookup(src, tokio::time::Instant::now().into_std())
         })
@@ -190,9 +188,9 @@ pub async fn handle(
     let mut record = tcplog::Record {
         client: peer,
         accepted,
-        frontend: fe.name.clone(),
-        backend: be.name.clone(),
-        server: "<NOSRV>".into(),
+        frontend: &fe.name,
+        backend: &be.name,
+        server: "<NOSRV>",
         tw: None,
         tc: None,
         tt: Duration::ZERO,
@@ -221,7 +219,7 @@ pub async fn handle(
                 record.tw = Some(q0.elapsed());
             }
             if let Some(si) = assigned {
-                record.server = be.servers[si].name.clone();
+                record.server = &be.servers[si].name;
             }
             let ts = match refusal {
                 Refusal::NoServer => "SC",
@@ -238,7 +236,7 @@ pub async fn handle(
             Ok(s) => break s,
             Err(ts) => {
                 if retries >= u64::from(be.retries) {
-                    record.server = be.servers[slot.server()].name.clone();
+                    record.server = &be.servers[slot.server()].name;
                     return finish(
                         &shared,
                         fe_idx,
@@ -266,12 +264,11 @@ pub async fn handle(
     };
     record.tc = Some(c0.elapsed());
     let si = slot.server();
-    record.server = be.servers[si].name.clone();
+    record.server = &be.servers[si].name;
     shared.backends[bi].servers[si]
         .total
         .fetch_add(1, Ordering::Relaxed);
-    if let Some(rule) = be.stick_rules.first()
-        && let Some(t) = shared.stick_tables.get(&rule.table)
+    if let Some(t) = shared.stick_table(bi)
         && let Ok(mut t) = t.lock()
     {
         t.learn(
@@ -334,7 +331,7 @@ fn finish(
     fe_idx: usize,
     bi: usize,
     si: Option<usize>,
-    mut record: tcplog::Record,
+    mut record: tcplog::Record<'_>,
     t0: Instant,
     termination: &'static str,
     bytes: u64,

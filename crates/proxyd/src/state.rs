@@ -4,7 +4,6 @@
 //! state, wait queues and the stick tables, indexed like the configuration, and the access-log
 //! sink. It must not do I/O itself: sessions and checks drive it (the logger runs its own task).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -46,6 +45,15 @@ impl ServerState {
     }
 }
 
+/// A stick table and its name (the declaring backend's).
+#[derive(Debug)]
+pub struct NamedTable {
+    /// Table name.
+    pub name: String,
+    /// The entries.
+    pub table: Mutex<StickTable>,
+}
+
 /// One backend's run-time state.
 #[derive(Debug)]
 pub struct BackendState {
@@ -57,6 +65,9 @@ pub struct BackendState {
     pub queued: AtomicU32,
     /// The backend queue and every server queue ([`crate::queue`]).
     pub queues: Queues,
+    /// Index in `Shared::stick_tables` of the table its first `stick on` rule uses, resolved
+    /// once at start so a connection never looks a table up by name.
+    pub stick: Option<usize>,
 }
 
 impl BackendState {
@@ -84,8 +95,8 @@ pub struct Shared {
     pub config: Arc<ProxyConfig>,
     /// Backends, indexed like `config.backends`.
     pub backends: Vec<BackendState>,
-    /// Stick tables by name (the declaring backend's name).
-    pub stick_tables: HashMap<String, Mutex<StickTable>>,
+    /// Stick tables, in the order their backends are declared.
+    pub stick_tables: Vec<NamedTable>,
     /// Process-wide `maxconn`.
     pub global_slots: Arc<Semaphore>,
     /// Per-frontend `maxconn`, indexed like `config.frontends`.
@@ -129,9 +140,15 @@ fn hash_type(h: proxy::HashType) -> balance::HashType {
 }
 
 impl Shared {
+    /// The stick table backend `bi` sticks with, if any.
+    pub fn stick_table(&self, bi: usize) -> Option<&Mutex<StickTable>> {
+        let t = self.backends.get(bi)?.stick?;
+        self.stick_tables.get(t).map(|t| &t.table)
+    }
+
     /// Fresh state for `config`: every server usable unless `disabled`, no connections.
     pub fn new(config: Arc<ProxyConfig>) -> Self {
-        let backends = config
+        let mut backends: Vec<BackendState> = config
             .backends
             .iter()
             .map(|be| BackendState {
@@ -155,17 +172,27 @@ impl Shared {
                 )),
                 queued: AtomicU32::new(0),
                 queues: Queues::new(be.servers.len()),
+                stick: None,
             })
             .collect();
-        let stick_tables = config
+        let stick_tables: Vec<NamedTable> = config
             .backends
             .iter()
             .filter_map(|be| be.stick_table.as_ref())
             .map(|t| {
                 let size = usize::try_from(t.size).unwrap_or(usize::MAX);
-                (t.name.clone(), Mutex::new(StickTable::new(size, t.expire)))
+                NamedTable {
+                    name: t.name.clone(),
+                    table: Mutex::new(StickTable::new(size, t.expire)),
+                }
             })
             .collect();
+        for (state, be) in backends.iter_mut().zip(&config.backends) {
+            state.stick = be
+                .stick_rules
+                .first()
+                .and_then(|r| stick_tables.iter().position(|t| t.name == r.table));
+        }
         let global = config.global.maxconn.unwrap_or(DEFAULT_GLOBAL_MAXCONN);
         let frontend_slots = config
             .frontends

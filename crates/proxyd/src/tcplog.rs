@@ -35,19 +35,20 @@ use lbcore::config::proxy::LogTarget;
 use tokio::net::{UdpSocket, UnixDatagram};
 use tokio::sync::mpsc;
 
-/// What a session reports when it ends.
+/// What a session reports when it ends. The names are borrowed from the configuration, so a
+/// connection copies none of them.
 #[derive(Debug, Clone)]
-pub struct Record {
+pub struct Record<'a> {
     /// Client address (`%ci:%cp`).
     pub client: SocketAddr,
     /// Accept time (`%t`).
     pub accepted: SystemTime,
     /// Frontend name (`%ft`).
-    pub frontend: String,
+    pub frontend: &'a str,
     /// Backend name (`%b`), `<NOSRV>`-style placeholders when none.
-    pub backend: String,
+    pub backend: &'a str,
     /// Server name (`%s`).
-    pub server: String,
+    pub server: &'a str,
     /// Time waiting in queue (`%Tw`), `None` = never reached that stage (-1).
     pub tw: Option<Duration>,
     /// Time to connect to the server (`%Tc`), `None` = -1.
@@ -78,28 +79,17 @@ struct Civil {
     millis: u32,
 }
 
-/// UTC calendar fields of `t` (Howard Hinnant's `civil_from_days`).
+/// UTC calendar fields of `t` (times before the epoch read as the epoch).
 fn civil(t: SystemTime) -> Civil {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let sod = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let dt = time::OffsetDateTime::from(t.max(UNIX_EPOCH));
     Civil {
-        year: yoe + era * 400 + i64::from(month <= 2),
-        month: usize::try_from(month).unwrap_or(1),
-        day,
-        hour: sod / 3600,
-        min: sod % 3600 / 60,
-        sec: sod % 60,
-        millis: d.subsec_millis(),
+        year: i64::from(dt.year()),
+        month: usize::from(u8::from(dt.month())),
+        day: i64::from(dt.day()),
+        hour: u64::from(dt.hour()),
+        min: u64::from(dt.minute()),
+        sec: u64::from(dt.second()),
+        millis: u32::from(dt.millisecond()),
     }
 }
 
@@ -123,7 +113,7 @@ fn ms(d: Option<Duration>) -> String {
 }
 
 /// The tcplog line for `r`.
-pub fn format(r: &Record) -> String {
+pub fn format(r: &Record<'_>) -> String {
     let mut s = String::with_capacity(128);
     let ip = r.client.ip().to_canonical();
     let _ = write!(
@@ -485,9 +475,9 @@ mod tests {
         let r = Record {
             client: "127.0.0.1:34522".parse().unwrap(),
             accepted,
-            frontend: "cas_rpc".into(),
-            backend: "cas_rpc".into(),
-            server: "cas1".into(),
+            frontend: "cas_rpc",
+            backend: "cas_rpc",
+            server: "cas1",
             tw: Some(Duration::from_millis(1)),
             tc: Some(Duration::ZERO),
             tt: Duration::from_millis(2),

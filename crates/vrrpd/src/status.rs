@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use lbcore::vrrp::fsm::{Reason, State, Stats};
 
@@ -133,33 +133,21 @@ pub struct Utc {
 impl Utc {
     /// Breaks `t` down (times before the epoch are clamped to it).
     pub fn from_system(t: SystemTime) -> Self {
-        let d = t
+        let t = t.max(SystemTime::UNIX_EPOCH);
+        let secs = t
             .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO);
-        let secs = d.as_secs();
-        let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX);
-        let rem = u32::try_from(secs % 86_400).unwrap_or(0);
-        // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-        let month = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-        let year = yoe + era * 400 + i64::from(month <= 2);
+            .map_or(0, |d| d.as_secs());
+        let dt = time::OffsetDateTime::from(t);
         Self {
             secs,
-            micros: d.subsec_micros(),
-            year,
-            month,
-            day,
-            hour: rem / 3_600,
-            minute: rem % 3_600 / 60,
-            second: rem % 60,
-            // 1970-01-01 was a Thursday.
-            weekday: u32::try_from((days + 4).rem_euclid(7)).unwrap_or(0),
+            micros: dt.microsecond(),
+            year: i64::from(dt.year()),
+            month: u32::from(u8::from(dt.month())),
+            day: u32::from(dt.day()),
+            hour: u32::from(dt.hour()),
+            minute: u32::from(dt.minute()),
+            second: u32::from(dt.second()),
+            weekday: u32::from(dt.weekday().number_days_from_sunday()),
         }
     }
 
@@ -234,6 +222,7 @@ impl<T> Shared<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn keeps_the_last_transitions_and_counts_drops() {

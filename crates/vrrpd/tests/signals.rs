@@ -12,6 +12,21 @@ use std::time::Duration;
 use common::{Netns, TempDir, VRRPD, require_root, seed_conf, veth, wait_for};
 use nix::sys::signal::Signal;
 
+/// vrrpd in `ns` with configuration `conf`, its pid files and control socket in `dir`, in the
+/// foreground with console logging (environment and stdio are the caller's).
+fn vrrpd_in(ns: &Netns, dir: &TempDir, conf: &std::path::Path) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", &ns.name, VRRPD, "-n", "-l", "-f"])
+        .arg(conf)
+        .arg("-p")
+        .arg(dir.path("a.pid"))
+        .arg("-r")
+        .arg(dir.path("a_vrrp.pid"))
+        .arg("--control-socket")
+        .arg(dir.path("control.sock"));
+    c
+}
+
 fn recv_notify(sock: &UnixDatagram) -> String {
     let mut buf = [0u8; 512];
     let n = sock
@@ -41,15 +56,7 @@ fn sighup_usr1_usr2_change_nothing_and_systemd_is_notified() {
         .expect("timeout");
 
     let log = dir.path("a.log");
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.name, VRRPD, "-n", "-l", "-f"])
-        .arg(&conf)
-        .arg("-p")
-        .arg(dir.path("a.pid"))
-        .arg("-r")
-        .arg(dir.path("a_vrrp.pid"))
-        .arg("--control-socket")
-        .arg(dir.path("control.sock"))
+    let mut child = vrrpd_in(&ns, &dir, &conf)
         .env("NOTIFY_SOCKET", &notify_path)
         .env("KA_TMP_DIR", &dir.0)
         .stdin(Stdio::null())
@@ -225,15 +232,7 @@ fn systemd_watchdog_is_pinged_at_half_the_interval() {
     notify
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.name, VRRPD, "-n", "-l", "-f"])
-        .arg(&conf)
-        .arg("-p")
-        .arg(dir.path("a.pid"))
-        .arg("-r")
-        .arg(dir.path("a_vrrp.pid"))
-        .arg("--control-socket")
-        .arg(dir.path("control.sock"))
+    let mut child = vrrpd_in(&ns, &dir, &conf)
         .env("NOTIFY_SOCKET", &notify_path)
         // 400 ms: a ping every 200 ms.
         .env("WATCHDOG_USEC", "400000")
@@ -294,15 +293,7 @@ fn scripts_do_not_outlive_a_killed_vrrpd() {
             seed_conf("MASTER", 255, "    track_script {\n        chk\n    }\n")
         ),
     );
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.name, VRRPD, "-n", "-l", "-f"])
-        .arg(&conf)
-        .arg("-p")
-        .arg(dir.path("a.pid"))
-        .arg("-r")
-        .arg(dir.path("a_vrrp.pid"))
-        .arg("--control-socket")
-        .arg(dir.path("control.sock"))
+    let mut child = vrrpd_in(&ns, &dir, &conf)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
