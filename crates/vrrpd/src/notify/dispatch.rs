@@ -190,6 +190,8 @@ impl Dispatcher {
             Announced::Fault => &n.fault,
             Announced::Stop => &n.stop,
             Announced::Deleted => &n.deleted,
+            Announced::MasterRxLowerPri => &n.master_rx_lower_pri,
+            Announced::MasterPriority | Announced::BackupPriority => &None,
         };
         // keepalived: notify_stop (and the generic script announcing STOP) get 1 s at exit.
         let deadline = (ev.state == Announced::Stop).then_some(STOP_SCRIPT_TIMEOUT);
@@ -209,6 +211,7 @@ impl Dispatcher {
         let t = &self.targets[&key];
         let faults_ok = !self.no_email_faults || ev.state != Announced::Fault;
         if t.smtp_alert
+            && ev.state.is_state_change()
             && faults_ok
             && self.last_email.get(&key) != Some(&ev.state)
             && let Some((settings, mailer)) = &self.mail

@@ -61,6 +61,15 @@ pub enum Announced {
     Stop,
     /// `DELETED` (removed by a reload).
     Deleted,
+    /// `MASTER_RX_LOWER_PRI`: a master received an advert with a lower priority (not a state
+    /// change; the event carries the instance's effective priority).
+    MasterRxLowerPri,
+    /// `MASTER_PRIORITY`: the effective priority changed while master (not a state change; the
+    /// event carries the new priority). Sent only with `notify_priority_changes`.
+    MasterPriority,
+    /// `BACKUP_PRIORITY`: the effective priority changed while backup (not a state change; the
+    /// event carries the new priority). Sent only with `notify_priority_changes`.
+    BackupPriority,
 }
 
 impl Announced {
@@ -72,6 +81,25 @@ impl Announced {
             Announced::Fault => "FAULT",
             Announced::Stop => "STOP",
             Announced::Deleted => "DELETED",
+            Announced::MasterRxLowerPri => "MASTER_RX_LOWER_PRI",
+            Announced::MasterPriority => "MASTER_PRIORITY",
+            Announced::BackupPriority => "BACKUP_PRIORITY",
+        }
+    }
+
+    /// Whether this announces a change of state (MASTER, BACKUP, FAULT, STOP, DELETED), as
+    /// opposed to an event while in a state (`MASTER_RX_LOWER_PRI`, `*_PRIORITY`), which never
+    /// sends mail nor counts as a transition.
+    pub fn is_state_change(self) -> bool {
+        match self {
+            Announced::Master
+            | Announced::Backup
+            | Announced::Fault
+            | Announced::Stop
+            | Announced::Deleted => true,
+            Announced::MasterRxLowerPri | Announced::MasterPriority | Announced::BackupPriority => {
+                false
+            }
         }
     }
 
@@ -95,7 +123,9 @@ pub struct Event {
     pub name: String,
     /// New state.
     pub state: Announced,
-    /// Effective priority at the transition (groups announce 0, as keepalived).
+    /// Effective priority at the transition, or at the event for `MASTER_RX_LOWER_PRI`, or the
+    /// new effective priority for `MASTER_PRIORITY` / `BACKUP_PRIORITY` (groups announce 0, as
+    /// keepalived).
     pub priority: u8,
     /// Wall-clock time of the transition (mail `Date:`, status output).
     pub at: SystemTime,

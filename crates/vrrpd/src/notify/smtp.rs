@@ -42,6 +42,10 @@ pub fn subject(router_id: &str, who: Subject, name: &str, state: Announced) -> S
         Announced::Fault => "Entering FAULT state",
         Announced::Stop => "Stopping",
         Announced::Deleted => "Deleted",
+        // Not state changes: the dispatcher never mails them (keepalived neither).
+        Announced::MasterRxLowerPri | Announced::MasterPriority | Announced::BackupPriority => {
+            state.as_str()
+        }
     };
     format!("[{router_id}] VRRP {kind} {name} - {what}")
 }
@@ -66,6 +70,11 @@ pub fn body(who: Subject, state: Announced) -> &'static str {
         }
         (Subject::Group, Announced::Stop) => "=> All VRRP group instances are now stopping <=",
         (Subject::Group, Announced::Deleted) => "=> VRRP group deleted <=",
+        // Not state changes: the dispatcher never mails them (keepalived neither).
+        (
+            _,
+            Announced::MasterRxLowerPri | Announced::MasterPriority | Announced::BackupPriority,
+        ) => "",
     }
 }
 
