@@ -1948,3 +1948,101 @@ fn seed_equal_weights_tie_is_broken_by_address_only_between_masters() {
         (at(3_609_375_000), Reason::HigherPriority)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// vrrp_sync_group members, reload resume, STATS_CLEAR (keepalived vrrp_sync.c, reference §1.7)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn sync_member_waits_for_the_group_when_its_down_timer_fires() {
+    let t = t0();
+    let cfg = v2(100);
+    let down = mdi(&cfg, 100);
+    let mut inst = backup(cfg.clone(), t);
+    inst.set_sync_member(true);
+    inst.handle_timeout(t + down);
+    assert_eq!(drain(&mut inst), vec![], "no transition without the group");
+    assert_eq!(inst.state(), State::Backup);
+    assert!(inst.wants_master());
+    // It waits another Master_Down_Interval (keepalived re-arms ms_down_timer).
+    assert_eq!(inst.poll_timeout(), Some(t + down + down));
+    // The group grants it: RFC 3768 §6.4.2's Master_Down_Timer actions, same reason.
+    inst.sync_go_master(t + down + ms(5));
+    assert_eq!(
+        drain(&mut inst),
+        become_master_actions(100, State::Backup, Reason::MasterDown)
+    );
+    assert!(!inst.wants_master());
+}
+
+#[test]
+fn sync_member_hearing_a_master_again_is_no_longer_ready_and_ignores_a_late_grant() {
+    let t = t0();
+    let cfg = v2(100);
+    let down = mdi(&cfg, 100);
+    let mut inst = backup(cfg.clone(), t);
+    inst.set_sync_member(true);
+    inst.handle_timeout(t + down);
+    assert!(inst.wants_master());
+    inst.handle_advert(&advert(&cfg, 101), HIGHER_ADDR, t + down + ms(10))
+        .unwrap();
+    assert!(!inst.wants_master());
+    inst.sync_go_master(t + down + ms(20));
+    assert_eq!(drain(&mut inst), vec![]);
+    assert_eq!(inst.state(), State::Backup);
+    // Leaving the group restores RFC behaviour: the timer makes it master.
+    inst.set_sync_member(false);
+    let next = inst.poll_timeout().unwrap();
+    inst.handle_timeout(next);
+    assert_eq!(inst.state(), State::Master);
+}
+
+#[test]
+fn sync_step_down_releases_the_addresses_silently_and_waits_a_down_interval() {
+    let t = t0();
+    let cfg = v2(100);
+    let (mut inst, tm) = master(cfg.clone(), t);
+    let at = tm + ms(300);
+    inst.sync_step_down(at);
+    assert_eq!(
+        drain(&mut inst),
+        vec![
+            Action::DelVips,
+            notify(State::Master, State::Backup, Reason::SyncGroup)
+        ]
+    );
+    assert_eq!(inst.poll_timeout(), Some(at + mdi(&cfg, 100)));
+    // Only a master steps down.
+    inst.sync_step_down(at + ms(1));
+    assert_eq!(drain(&mut inst), vec![]);
+}
+
+#[test]
+fn resume_master_after_reload_goes_master_at_once_or_fault() {
+    let t = t0();
+    let mut inst = Instance::new(v2(101));
+    inst.resume_master(t);
+    assert_eq!(
+        drain(&mut inst),
+        become_master_actions(101, State::Initialize, Reason::Reload)
+    );
+    // Already running: ignored.
+    inst.resume_master(t + ms(1));
+    assert_eq!(drain(&mut inst), vec![]);
+    let mut faulted = Instance::new(v2(101));
+    faulted.set_fault(true, t);
+    faulted.resume_master(t);
+    assert_eq!(
+        drain(&mut faulted),
+        vec![notify(State::Initialize, State::Fault, Reason::Fault)]
+    );
+}
+
+#[test]
+fn clear_stats_zeroes_the_counters() {
+    let t = t0();
+    let (mut inst, _) = master(v2(100), t);
+    assert!(inst.stats().adverts_tx > 0);
+    inst.clear_stats();
+    assert_eq!(inst.stats(), &lbcore::vrrp::fsm::Stats::default());
+}

@@ -352,6 +352,8 @@ pub fn reason_name(r: Reason) -> &'static str {
         Reason::Fault => "fault",
         Reason::FaultCleared => "fault_cleared",
         Reason::Shutdown => "shutdown",
+        Reason::SyncGroup => "sync_group",
+        Reason::Reload => "reload",
     }
 }
 

@@ -6,8 +6,10 @@
 //! touch a socket or an interface, decode bytes ([`super::packet`] does), or log (the driver logs
 //! the [`Action::Notify`] and [`RxError`] values it gets back).
 //!
-//! Inputs: [`Instance::startup`], [`Instance::shutdown`], [`Instance::handle_advert`],
-//! [`Instance::handle_timeout`], [`Instance::set_priority`], [`Instance::set_fault`].
+//! Inputs: [`Instance::startup`] (or [`Instance::resume_master`] after a reload),
+//! [`Instance::shutdown`], [`Instance::handle_advert`], [`Instance::handle_timeout`],
+//! [`Instance::set_priority`], [`Instance::set_fault`], and for `vrrp_sync_group` members
+//! [`Instance::sync_go_master`] and [`Instance::sync_step_down`] (see [`super::sync`]).
 //! Outputs: [`Instance::poll_action`] (drain until `None` after every input) and
 //! [`Instance::poll_timeout`] (the one instant at which the driver must call `handle_timeout`).
 //!
@@ -73,6 +75,10 @@ pub enum Reason {
     FaultCleared,
     /// Shutdown requested.
     Shutdown,
+    /// A `vrrp_sync_group` moved this member with the rest of the group.
+    SyncGroup,
+    /// A reload restarted the instance with changed settings in the state it held.
+    Reload,
 }
 
 /// Gratuitous ARP / unsolicited NA policy (keepalived `garp_*`, reference §1.5 and §4.7).
@@ -280,6 +286,10 @@ pub struct Instance {
     actions: VecDeque<Action>,
     stats: Stats,
     last_transition: Option<(Instant, Reason)>,
+    /// Member of a `vrrp_sync_group`: becoming master waits for the group ([`Instance::set_sync_member`]).
+    sync_member: bool,
+    /// Sync member whose Master_Down_Timer fired: ready to become master once the group is.
+    wants_master: bool,
 }
 
 impl Instance {
@@ -298,6 +308,8 @@ impl Instance {
             actions: VecDeque::new(),
             stats: Stats::default(),
             last_transition: None,
+            sync_member: false,
+            wants_master: false,
         }
     }
 
@@ -478,13 +490,85 @@ impl Instance {
         }
     }
 
+    /// Make this instance a member of a `vrrp_sync_group` (or not): when its Master_Down_Timer
+    /// fires it does not become master but sets [`Instance::wants_master`] and waits for
+    /// [`Instance::sync_go_master`] (keepalived `vrrp_sync_can_goto_master`).
+    pub fn set_sync_member(&mut self, member: bool) {
+        self.sync_member = member;
+        if !member {
+            self.wants_master = false;
+        }
+    }
+
+    /// A sync-group member in Backup whose Master_Down_Timer fired and that no master has been
+    /// heard from since: it is ready to become master with its group.
+    pub fn wants_master(&self) -> bool {
+        self.wants_master
+    }
+
+    /// The sync group is ready: a member that [`Instance::wants_master`] becomes master (RFC 3768
+    /// §6.4.2's Master_Down_Timer actions, deferred by the group). Anything else is ignored, so
+    /// a grant that crossed a newer advert does nothing.
+    pub fn sync_go_master(&mut self, now: Instant) {
+        if self.state == State::Backup && self.wants_master && !self.fault {
+            self.become_master(self.down_reason, now);
+        }
+    }
+
+    /// Another member of the sync group left Master for Backup: so does this one (keepalived
+    /// `vrrp_sync_backup`), releasing its addresses and waiting a full Master_Down_Interval as
+    /// after yielding to a higher-priority advert (RFC 3768 §6.4.3). No advert is sent. Ignored
+    /// unless Master.
+    pub fn sync_step_down(&mut self, now: Instant) {
+        if self.state != State::Master {
+            return;
+        }
+        self.actions.push_back(Action::DelVips);
+        self.timers = Timers::default();
+        self.master_adver_interval = self.cfg.advert_interval;
+        self.timers.master_down = now.checked_add(self.master_down_interval());
+        self.down_reason = Reason::MasterDown;
+        self.preempt_until = None;
+        self.transition(State::Backup, Reason::SyncGroup, now);
+    }
+
+    /// Start an instance that a reload rebuilt with changed settings while it was master: it
+    /// becomes master at once ([`Reason::Reload`]) instead of waiting a Master_Down_Interval as
+    /// a backup, so a settings change on the master does not hand the addresses to the peer
+    /// (keepalived keeps the state of reloaded instances). With a fault recorded it enters
+    /// Fault. Does nothing unless in [`State::Initialize`].
+    pub fn resume_master(&mut self, now: Instant) {
+        if self.state != State::Initialize {
+            return;
+        }
+        if self.fault {
+            self.transition(State::Fault, Reason::Fault, now);
+        } else {
+            self.become_master(Reason::Reload, now);
+        }
+    }
+
+    /// Zero the counters (keepalived's STATS_CLEAR signal).
+    pub fn clear_stats(&mut self) {
+        self.stats = Stats::default();
+    }
+
     /// Call when [`Instance::poll_timeout`] has been reached. Handles every deadline `<= now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if is_due(self.timers.master_down, now) {
             self.timers.master_down = None;
-            // RFC 3768 §6.4.2 / RFC 5798 §6.4.2: if the Master_Down_Timer fires, send an
-            // ADVERTISEMENT, broadcast gratuitous ARPs, start the Adver_Timer, go Master.
-            self.become_master(self.down_reason, now);
+            if self.sync_member {
+                // keepalived vrrp_sync_can_goto_master: a sync-group member only becomes master
+                // with the whole group ("prefer backup state to avoid thrashing"). It says it is
+                // ready and waits another Master_Down_Interval; the group grants it with
+                // `sync_go_master` once every member is ready.
+                self.wants_master = true;
+                self.timers.master_down = now.checked_add(self.master_down_interval());
+            } else {
+                // RFC 3768 §6.4.2 / RFC 5798 §6.4.2: if the Master_Down_Timer fires, send an
+                // ADVERTISEMENT, broadcast gratuitous ARPs, start the Adver_Timer, go Master.
+                self.become_master(self.down_reason, now);
+            }
         }
         if is_due(self.timers.adver, now) {
             // RFC 3768 §6.4.3 / RFC 5798 §6.4.3: if the Adver_Timer fires, send an ADVERTISEMENT
@@ -611,6 +695,8 @@ impl Instance {
             self.timers.master_down = now.checked_add(self.master_down_interval());
             self.down_reason = Reason::MasterDown;
             self.master = Some((src, adv.priority));
+            // A master is back: this sync member is no longer ready to take over.
+            self.wants_master = false;
             if delaying {
                 if adv.priority >= self.priority {
                     // keepalived "stop preempt delay".
@@ -768,6 +854,7 @@ impl Instance {
             self.stats.released_master += 1;
         }
         self.state = to;
+        self.wants_master = false;
         self.last_transition = Some((now, reason));
         self.actions.push_back(Action::Notify { from, to, reason });
     }

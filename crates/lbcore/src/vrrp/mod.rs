@@ -5,6 +5,7 @@
 //! - [`track`]: tracker verdicts (scripts, processes, files, links) and keepalived's
 //!   effective-priority arithmetic.
 //! - [`timers`]: Skew_Time and Master_Down_Interval.
+//! - [`sync`]: `vrrp_sync_group` rules (members move together).
 //! - [`fsm`]: the per-instance state machine (Initialize / Backup / Master / Fault), driven by
 //!   `handle_*` inputs and drained through `poll_action` / `poll_timeout`.
 //!
@@ -13,6 +14,7 @@
 pub mod announce;
 pub mod fsm;
 pub mod packet;
+pub mod sync;
 pub mod timers;
 pub mod track;
 
