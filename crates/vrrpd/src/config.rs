@@ -6,9 +6,7 @@
 
 use std::path::Path;
 
-use lbcore::config::vrrp::{
-    DynamicInterfaces, Notify, OWNER_PRIORITY, OldUnicastChecksum, VrrpConfig,
-};
+use lbcore::config::vrrp::{DynamicInterfaces, OWNER_PRIORITY, OldUnicastChecksum, VrrpConfig};
 use lbcore::diag::{Diagnostics, Span};
 
 /// The outcome of loading a file.
@@ -60,9 +58,6 @@ impl std::fmt::Display for NotActedOn {
         )
     }
 }
-
-const NOTIFY_RX_LOWER: &str =
-    "a master hearing a lower-priority advert re-announces but runs no script for it yet";
 
 /// Every setting of `c` that is parsed but not acted on, in file order as far as the model keeps
 /// it (global settings first), with its position and what vrrpd does instead. The one list for
@@ -126,15 +121,6 @@ pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
     for i in &c.instances {
         let who = format!("instance {}", i.name);
         let at = Some(&i.span);
-        notify_commands(&mut push, &who, &i.notify);
-        if i.notify_priority_changes {
-            push(
-                "notify_priority_changes",
-                &who,
-                at,
-                "priority changes are not announced (no MASTER_PRIORITY / BACKUP_PRIORITY FIFO lines)",
-            );
-        }
         if i.use_vmac.is_some() {
             push(
                 "use_vmac",
@@ -232,7 +218,6 @@ pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
         }
     }
     for g in &c.sync_groups {
-        let who = format!("vrrp_sync_group {}", g.name);
         let at = Some(&g.span);
         push(
             "vrrp_sync_group",
@@ -240,31 +225,8 @@ pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
             at,
             "instances change state independently; groups are not synchronised yet, and group notify scripts, FIFO lines and mail are not sent",
         );
-        if g.notify_priority_changes {
-            push(
-                "notify_priority_changes",
-                &who,
-                at,
-                "priority changes are not announced (no MASTER_PRIORITY / BACKUP_PRIORITY FIFO lines)",
-            );
-        }
     }
     out
-}
-
-fn notify_commands(
-    push: &mut impl FnMut(&'static str, &str, Option<&Span>, &'static str),
-    who: &str,
-    n: &Notify,
-) {
-    if let Some(cmd) = &n.master_rx_lower_pri {
-        push(
-            "notify_master_rx_lower_pri",
-            who,
-            Some(&cmd.span),
-            NOTIFY_RX_LOWER,
-        );
-    }
 }
 
 /// `-t`: the front end's diagnostics and one warning per [`not_acted_on`] entry (global ones at
@@ -374,6 +336,7 @@ vrrp_sync_group G {
         VI_1
     }
     notify_master /bin/true
+    notify_priority_changes
 }
 "#;
 
@@ -383,8 +346,6 @@ vrrp_sync_group G {
         let keywords: Vec<&str> = list.iter().map(|n| n.keyword).collect();
         for k in [
             "vrrp_garp_extra_if",
-            "notify_master_rx_lower_pri",
-            "notify_priority_changes",
             "use_vmac",
             "virtual_routes",
             "virtual_rules",
@@ -421,6 +382,8 @@ vrrp_sync_group G {
             "notify_master",
             "notify",
             "smtp_alert",
+            "notify_master_rx_lower_pri",
+            "notify_priority_changes",
             "state_dump_file",
             "json_dump_file",
         ] {
@@ -434,7 +397,7 @@ vrrp_sync_group G {
                 .and_then(|n| n.span.clone())
                 .map(|s| (s.line, s.col))
         };
-        assert_eq!(at("notify_master_rx_lower_pri"), Some((59, 32)));
+        assert_eq!(at("virtual_ipaddress option"), Some((31, 9)));
         assert_eq!(at("use_pid_dir"), None);
         let opt = list
             .iter()
@@ -474,7 +437,7 @@ vrrp_sync_group G {
         let text = d.to_string();
         assert!(
             text.contains(&format!(
-                "{}:59:32: warning: notify_master_rx_lower_pri (instance VI_1) is parsed but not acted on",
+                "{}:31:9: warning: virtual_ipaddress option (192.0.2.100 use_vmac) is parsed but not acted on",
                 path.display()
             )),
             "{text}"

@@ -2,14 +2,23 @@
 //! (`ka:keepalived/vrrp/vrrp_notify.c send_instance_notifies`): the state's own script, the
 //! generic `notify` script with its four arguments, the FIFO line(s), the mail.
 //!
+//! Events that are not state changes go to fewer sinks, as in keepalived:
+//! - `MASTER_RX_LOWER_PRI` (`vrrp_notify.c send_event_notify`): the instance's
+//!   `notify_master_rx_lower_pri` script with no argument, then the FIFO line. No generic script,
+//!   no mail; written whatever `notify_priority_changes` says.
+//! - `MASTER_PRIORITY` / `BACKUP_PRIORITY` (`vrrp_notify.c send_instance_priority_notifies`,
+//!   called from `vrrp.c vrrp_set_effective_priority` when `notify_priority_changes` is on): the
+//!   FIFO line only.
+//!
 //! Owns which sink gets what (including keepalived's `last_email_state` rule and
-//! `no_email_faults`) and the drain at exit. Must not: wait for a script or a mail server; every
-//! sink here returns at once.
+//! `no_email_faults`, which only state changes take part in), which instances announce priority
+//! changes, and the drain at exit. Must not: wait for a script or a mail server; every sink here
+//! returns at once.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use lbcore::config::vrrp::{Command, Notify, VrrpConfig};
+use lbcore::config::vrrp::{Command, Notify, SyncGroup, VrrpConfig, VrrpInstance};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -22,11 +31,14 @@ use super::{Announced, Event, Subject};
 /// keepalived's timeout for `notify_stop` scripts at exit (`TIMER_HZ` in `send_instance_notifies`).
 pub const STOP_SCRIPT_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Scripts and mail switch of one instance or group.
+/// Scripts and switches of one instance or group.
 #[derive(Debug)]
 struct Target {
     notify: Notify,
     smtp_alert: bool,
+    /// Writes `MASTER_PRIORITY` / `BACKUP_PRIORITY` FIFO lines ([`priority_changes`]; always
+    /// false for a group: keepalived announces priorities per instance only).
+    priority_changes: bool,
 }
 
 /// Everything the notification task writes to.
@@ -44,10 +56,33 @@ pub(super) struct Dispatcher {
 
 fn has_script(n: &Notify) -> bool {
     [
-        &n.master, &n.backup, &n.fault, &n.stop, &n.deleted, &n.generic,
+        &n.master,
+        &n.backup,
+        &n.fault,
+        &n.stop,
+        &n.deleted,
+        &n.generic,
+        &n.master_rx_lower_pri,
     ]
     .iter()
     .any(|c| c.is_some())
+}
+
+/// Whether instance `i` announces its priority changes: keepalived takes the instance's own
+/// `notify_priority_changes`, else its sync group's, else global `vrrp_notify_priority_changes`
+/// (observed with keepalived 2.2.7: a group's `notify_priority_changes` turns the lines on for a
+/// member without the keyword, and a group's `notify_priority_changes false` turns them off
+/// despite the global default; the member's own keyword wins over both).
+///
+/// The model holds both flags with the global default already applied, so a member whose flag
+/// equals the global default is taken as not having the keyword and follows its group. The one
+/// case this gets wrong is a member that repeats the global default explicitly while its group
+/// says otherwise (it follows its group here, its own keyword in keepalived).
+fn priority_changes(i: &VrrpInstance, group: Option<&SyncGroup>, global: bool) -> bool {
+    match group {
+        Some(g) if i.notify_priority_changes == global => g.notify_priority_changes,
+        _ => i.notify_priority_changes,
+    }
 }
 
 impl Dispatcher {
@@ -56,11 +91,17 @@ impl Dispatcher {
         let g = &config.global;
         let mut targets = HashMap::new();
         for i in &config.instances {
+            // keepalived: an instance belongs to the first group naming it.
+            let group = config
+                .sync_groups
+                .iter()
+                .find(|s| s.members.contains(&i.name));
             targets.insert(
                 (Subject::Instance, i.name.clone()),
                 Target {
                     notify: i.notify.clone(),
                     smtp_alert: i.smtp_alert,
+                    priority_changes: priority_changes(i, group, g.notify_priority_changes),
                 },
             );
         }
@@ -70,6 +111,7 @@ impl Dispatcher {
                 Target {
                     notify: s.notify.clone(),
                     smtp_alert: s.smtp_alert,
+                    priority_changes: false,
                 },
             );
         }
@@ -177,6 +219,10 @@ impl Dispatcher {
     }
 
     fn dispatch(&mut self, ev: &Event) {
+        if !ev.state.is_state_change() {
+            self.dispatch_event(ev);
+            return;
+        }
         let key = (ev.subject, ev.name.clone());
         let Some(t) = self.targets.get(&key) else {
             tracing::debug!(name = %ev.name, "notification for an unknown instance or group");
@@ -190,8 +236,10 @@ impl Dispatcher {
             Announced::Fault => &n.fault,
             Announced::Stop => &n.stop,
             Announced::Deleted => &n.deleted,
-            Announced::MasterRxLowerPri => &n.master_rx_lower_pri,
-            Announced::MasterPriority | Announced::BackupPriority => &None,
+            // Not state changes: dispatch_event.
+            Announced::MasterRxLowerPri | Announced::MasterPriority | Announced::BackupPriority => {
+                &None
+            }
         };
         // keepalived: notify_stop (and the generic script announcing STOP) get 1 s at exit.
         let deadline = (ev.state == Announced::Stop).then_some(STOP_SCRIPT_TIMEOUT);
@@ -211,7 +259,6 @@ impl Dispatcher {
         let t = &self.targets[&key];
         let faults_ok = !self.no_email_faults || ev.state != Announced::Fault;
         if t.smtp_alert
-            && ev.state.is_state_change()
             && faults_ok
             && self.last_email.get(&key) != Some(&ev.state)
             && let Some((settings, mailer)) = &self.mail
@@ -224,6 +271,52 @@ impl Dispatcher {
                 ),
                 Err(e) => tracing::error!(name = %ev.name, error = %e, "smtp alert not built"),
             }
+        }
+    }
+
+    /// An event while in a state (not a state change): never the generic script, never mail,
+    /// and `last_email_state` untouched.
+    fn dispatch_event(&mut self, ev: &Event) {
+        let key = (ev.subject, ev.name.clone());
+        let Some(t) = self.targets.get(&key) else {
+            return;
+        };
+        if ev.subject != Subject::Instance {
+            // keepalived announces neither event for a sync group.
+            tracing::debug!(name = %ev.name, state = ev.state.as_str(), "instance event for a group ignored");
+            return;
+        }
+        match ev.state {
+            // vrrp_notify.c send_event_notify: the script (no argument), then the FIFO line.
+            Announced::MasterRxLowerPri => {
+                if let Some(cmd) = &t.notify.master_rx_lower_pri {
+                    run_script(
+                        &mut self.stop_scripts,
+                        self.default_user,
+                        cmd,
+                        &[],
+                        None,
+                        ev,
+                    );
+                }
+            }
+            // vrrp_notify.c send_instance_priority_notifies: the FIFO line only, and only with
+            // notify_priority_changes.
+            Announced::MasterPriority | Announced::BackupPriority => {
+                if !t.priority_changes {
+                    return;
+                }
+            }
+            // State changes: dispatch.
+            Announced::Master
+            | Announced::Backup
+            | Announced::Fault
+            | Announced::Stop
+            | Announced::Deleted => return,
+        }
+        let line = fifo::line(ev.subject, &ev.name, ev.state, ev.priority);
+        for f in &mut self.fifos {
+            f.write_line(&line);
         }
     }
 }
