@@ -149,5 +149,18 @@ mod tests {
             line(Subject::Group, "G1", Announced::Backup, 0),
             "GROUP \"G1\" BACKUP 0\n"
         );
+        // Events that are not state changes (keepalived's notify_fifo words).
+        assert_eq!(
+            line(Subject::Instance, "VI_1", Announced::MasterRxLowerPri, 105),
+            "INSTANCE \"VI_1\" MASTER_RX_LOWER_PRI 105\n"
+        );
+        assert_eq!(
+            line(Subject::Instance, "VI_1", Announced::MasterPriority, 107),
+            "INSTANCE \"VI_1\" MASTER_PRIORITY 107\n"
+        );
+        assert_eq!(
+            line(Subject::Instance, "VI_1", Announced::BackupPriority, 90),
+            "INSTANCE \"VI_1\" BACKUP_PRIORITY 90\n"
+        );
     }
 }

@@ -219,4 +219,25 @@ mod tests {
         assert_eq!(Announced::from_state(State::Initialize).as_str(), "STOP");
         assert_eq!(Subject::Group.as_str(), "GROUP");
     }
+
+    #[test]
+    fn only_the_five_states_are_state_changes() {
+        for s in [
+            State::Master,
+            State::Backup,
+            State::Fault,
+            State::Initialize,
+        ] {
+            assert!(Announced::from_state(s).is_state_change());
+        }
+        assert!(Announced::Deleted.is_state_change());
+        for (a, word) in [
+            (Announced::MasterRxLowerPri, "MASTER_RX_LOWER_PRI"),
+            (Announced::MasterPriority, "MASTER_PRIORITY"),
+            (Announced::BackupPriority, "BACKUP_PRIORITY"),
+        ] {
+            assert!(!a.is_state_change(), "{word}");
+            assert_eq!(a.as_str(), word);
+        }
+    }
 }
