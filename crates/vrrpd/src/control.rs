@@ -22,7 +22,7 @@ use lbcore::vrrp::track::{Effect, Status};
 
 use crate::clock;
 use crate::daemon::RunOptions;
-use crate::status::{InstanceStatus, Shared, Utc, wall_time};
+use crate::status::{InstanceStatus, Registry, Shared, Utc, wall_time};
 
 /// How long a client has to send its request line.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
@@ -120,7 +120,7 @@ fn finish_bind(l: UnixListener, path: &Path) -> io::Result<UnixListener> {
 /// `None` when no socket is configured or it cannot be bound (logged; the daemon runs on).
 pub fn spawn(
     opts: &RunOptions,
-    statuses: Vec<Shared<InstanceStatus>>,
+    statuses: Registry,
     stop: CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let path = opts.control_socket.clone()?;
@@ -141,11 +141,10 @@ pub fn spawn(
 async fn serve(
     listener: UnixListener,
     path: PathBuf,
-    statuses: Vec<Shared<InstanceStatus>>,
+    statuses: Registry,
     counters: Arc<Counters>,
     stop: CancellationToken,
 ) {
-    let statuses = Arc::new(statuses);
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -158,7 +157,7 @@ async fn serve(
                     drop(stream);
                 }
                 Ok((stream, _)) => {
-                    let statuses = Arc::clone(&statuses);
+                    let statuses = statuses.clone();
                     let counters = Arc::clone(&counters);
                     conns.spawn(answer(stream, statuses, counters));
                 }
@@ -204,15 +203,13 @@ async fn read_request(stream: &mut UnixStream) -> Result<Request, RequestError> 
         .unwrap_or(Err(RequestError::Incomplete))
 }
 
-async fn answer(
-    mut stream: UnixStream,
-    statuses: Arc<Vec<Shared<InstanceStatus>>>,
-    counters: Arc<Counters>,
-) {
+async fn answer(mut stream: UnixStream, statuses: Registry, counters: Arc<Counters>) {
     let text = match read_request(&mut stream).await {
         Ok(req) => {
             counters.answered.fetch_add(1, Ordering::Relaxed);
-            let r = report(&statuses, &counters, clock::now(), clock::wall());
+            // The instances of this moment (a reload may add or remove some).
+            let instances = statuses.lock().clone();
+            let r = report(&instances, &counters, clock::now(), clock::wall());
             match req {
                 Request::Status => render_text(&r),
                 Request::StatusJson => render_json(&r),
@@ -754,7 +751,12 @@ mod tests {
         };
         let now = clock::now();
         let stop = CancellationToken::new();
-        let task = spawn(&opts, vec![Shared::new(sample(now))], stop.clone()).expect("spawned");
+        let task = spawn(
+            &opts,
+            Shared::new(vec![Shared::new(sample(now))]),
+            stop.clone(),
+        )
+        .expect("spawned");
         let mode = std::fs::metadata(&path)
             .expect("socket")
             .permissions()

@@ -1,12 +1,13 @@
 //! The daemon's life cycle: resolve interfaces, clean up stale VIPs, open sockets, start one
 //! driver per instance, handle signals, and stop cleanly.
 //!
-//! Owns: [`run`], the wiring between sockets, receive loops and drivers, signal handling
-//! (SIGTERM/SIGINT stop, SIGHUP reload check, SIGUSR1/SIGUSR2 acknowledged) and systemd
-//! notifications. Must not: parse configuration text (the caller passes a validated
+//! Owns: [`run`], the wiring between sockets, receive loops, drivers, trackers, notifications
+//! and sync groups; signal handling (SIGTERM/SIGINT stop, SIGHUP reload, the dump signals,
+//! STATS_CLEAR) and systemd notifications. A reload diffs the instances by name and keeps the
+//! unchanged ones running untouched. Must not: parse configuration text (the caller passes a validated
 //! [`VrrpConfig`]) or make protocol decisions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -15,19 +16,21 @@ use std::time::Duration;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use lbcore::config::vrrp::{VrrpConfig, VrrpInstance};
 use lbcore::diag::Diagnostics;
 
 use crate::clock;
-use crate::driver::{Driver, Vip, fsm_config, remove_vips};
+use crate::driver::{CMD_QUEUE, Driver, DriverCmd, RxEvent, Vip, Wiring, fsm_config, remove_vips};
 use crate::garp::{Announcer, ipv6_forwarding};
 use crate::netlink::{AddrSpec, Link, Netlink, NetlinkError};
-use crate::rx::{INSTANCE_QUEUE, Route, rx_loop};
+use crate::notify::Notifier;
+use crate::rx::{INSTANCE_QUEUE, Route, Routes, rx_loop};
 use crate::socket::{Mode, VrrpSocket};
-use crate::status::{InstanceStatus, Shared, SocketStats};
+use crate::status::{InstanceStatus, Registry, Shared, SocketStats};
+use lbcore::vrrp::fsm::State;
 
 /// How long stopping may take before drivers are abandoned.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -261,8 +264,266 @@ fn spawn_watchdog(enabled: bool, stop: CancellationToken) -> Option<tokio::task:
     }))
 }
 
+/// A socket key: one VRRP socket per (interface, family and mode).
+type SockKey = (String, Mode);
+
+/// A VRRP socket and the instances its receive loop serves.
+struct Sock {
+    sock: Arc<VrrpSocket>,
+    routes: Routes,
+}
+
+/// One running instance, as the daemon tracks it.
+struct Inst {
+    /// Its settings without positions (reload comparisons).
+    cfg: VrrpInstance,
+    key: SockKey,
+    vips: Vec<Vip>,
+    status: Shared<InstanceStatus>,
+    cmds: mpsc::Sender<DriverCmd>,
+    task: JoinHandle<()>,
+    /// Serial number reported when its task ends.
+    serial: u64,
+}
+
+/// Trackers, notifications and sync groups of one configuration; a reload rebuilds them.
+struct Aux {
+    /// Stops the trackers and sync groups.
+    stop: CancellationToken,
+    /// Cuts the notification task's final drain short.
+    notify_stop: CancellationToken,
+    tracked: crate::track::Spawned,
+    notifier: Option<(Notifier, JoinHandle<()>)>,
+    sync_tasks: Vec<JoinHandle<()>>,
+}
+
+impl Aux {
+    /// Starts them for `config`; `cmds[i]` reaches instance `i`. Returns each instance's
+    /// wiring, in `config.instances` order.
+    async fn start(
+        config: &VrrpConfig,
+        carried: &crate::track::Ledger,
+        cmds: &[mpsc::Sender<DriverCmd>],
+    ) -> (Aux, Vec<Wiring>) {
+        let stop = CancellationToken::new();
+        let notify_stop = CancellationToken::new();
+        let mut tracked = crate::track::spawn(config, carried, stop.clone()).await;
+        let notifier = crate::notify::spawn(config, notify_stop.clone());
+        let (ports, sync_tasks) = crate::sync::spawn(
+            config,
+            cmds,
+            notifier.as_ref().map(|(n, _)| n.clone()),
+            stop.clone(),
+        );
+        let wirings = ports
+            .into_iter()
+            .enumerate()
+            .map(|(i, sync)| Wiring {
+                track: tracked.receivers.get_mut(i).and_then(Option::take),
+                notifier: notifier.as_ref().map(|(n, _)| n.clone()),
+                sync,
+            })
+            .collect();
+        (
+            Aux {
+                stop,
+                notify_stop,
+                tracked,
+                notifier,
+                sync_tasks,
+            },
+            wirings,
+        )
+    }
+
+    /// Stops the trackers and sync groups. The notification task is handed back with the
+    /// token that cuts its drain short: it ends by itself once the drivers holding its notifier
+    /// are gone or rewired and its queue is drained.
+    async fn stop(mut self) -> Option<Draining> {
+        self.stop.cancel();
+        for t in self.sync_tasks {
+            let _ = t.await;
+        }
+        self.tracked.tasks.shutdown().await;
+        let notify_stop = self.notify_stop;
+        self.notifier.take().map(|(n, task)| {
+            drop(n);
+            Draining { task, notify_stop }
+        })
+    }
+}
+
+/// A notification task left to drain.
+struct Draining {
+    task: JoinHandle<()>,
+    notify_stop: CancellationToken,
+}
+
+/// Sends its serial when a driver task ends, however it ends (a panic unwinds through it).
+struct EndGuard {
+    serial: u64,
+    tx: mpsc::UnboundedSender<u64>,
+}
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        let _ = self.tx.send(self.serial);
+    }
+}
+
+/// The running daemon: sockets, instances and what surrounds them.
+struct Daemon {
+    config: VrrpConfig,
+    opts: RunOptions,
+    netlink: Netlink,
+    announcer: Arc<Announcer>,
+    sockets: HashMap<SockKey, Sock>,
+    rx_stop: CancellationToken,
+    rx_tasks: JoinSet<()>,
+    insts: Vec<Inst>,
+    registry: Registry,
+    driver_stop: CancellationToken,
+    ended_tx: mpsc::UnboundedSender<u64>,
+    ended_rx: mpsc::UnboundedReceiver<u64>,
+    /// Serials of drivers told to end (reload): their end is not a failure.
+    retiring: HashSet<u64>,
+    next_serial: u64,
+    aux: Option<Aux>,
+    /// Notification tasks of earlier configurations, draining.
+    old_notifiers: Vec<Draining>,
+}
+
+impl Daemon {
+    /// The socket `p` sends and receives on (opened, with its receive loop, on first use), and
+    /// the route for `p`'s VRID registered on it.
+    fn attach(&mut self, p: &Prepared<'_>, tx: mpsc::Sender<RxEvent>) -> Result<SockKey, RunError> {
+        let key = (p.link.name.clone(), p.mode);
+        if !self.sockets.contains_key(&key) {
+            let s = VrrpSocket::open(&p.link.name, p.link.index, p.mode).map_err(|source| {
+                RunError::Socket {
+                    what: "VRRP",
+                    interface: p.link.name.clone(),
+                    source,
+                }
+            })?;
+            let sock = Sock {
+                sock: Arc::new(s),
+                routes: Shared::new(HashMap::new()),
+            };
+            self.rx_tasks.spawn(rx_loop(
+                Arc::clone(&sock.sock),
+                sock.routes.clone(),
+                Shared::new(SocketStats::default()),
+                self.rx_stop.clone(),
+            ));
+            self.sockets.insert(key.clone(), sock);
+        }
+        let sock = &self.sockets[&key];
+        let mut routes = sock.routes.lock();
+        if let Some(other) = routes.get(&p.inst.vrid) {
+            return Err(RunError::DuplicateVrid {
+                first: other.name.clone(),
+                second: p.inst.name.clone(),
+                vrid: p.inst.vrid,
+                interface: p.link.name.clone(),
+            });
+        }
+        routes.insert(
+            p.inst.vrid,
+            Route {
+                name: p.inst.name.clone(),
+                tx,
+                peers: p.inst.unicast_peers.clone(),
+                check_unicast_src: p.inst.check_unicast_src,
+            },
+        );
+        Ok(key)
+    }
+
+    fn detach_route(&self, key: &SockKey, vrid: u8) {
+        if let Some(s) = self.sockets.get(key) {
+            s.routes.lock().remove(&vrid);
+        }
+    }
+
+    /// Builds and starts the driver of `p`.
+    fn start_instance(
+        &mut self,
+        p: Prepared<'_>,
+        plain: VrrpInstance,
+        wiring: Wiring,
+        cmds: (mpsc::Sender<DriverCmd>, mpsc::Receiver<DriverCmd>),
+        startup_delay: Duration,
+        resume_master: bool,
+    ) -> Result<(Inst, oneshot::Receiver<()>), RunError> {
+        let (tx, rx) = mpsc::channel(INSTANCE_QUEUE);
+        let key = self.attach(&p, tx)?;
+        let status = Shared::new(InstanceStatus::new(
+            &p.inst.name,
+            p.inst.vrid,
+            &p.link.name,
+            p.inst.priority,
+        ));
+        let g = &self.config.global;
+        let driver = Driver {
+            fsm: lbcore::vrrp::fsm::Instance::new(fsm_config(p.inst, p.src)),
+            socket: Arc::clone(&self.sockets[&key].sock),
+            src: p.src,
+            dsts: p.dsts,
+            checksum: p.inst.v3_ipv4_checksum,
+            ttl: if p.inst.unicast_peers.is_empty() {
+                None
+            } else {
+                p.inst.unicast_ttl
+            },
+            vips: p.vips.clone(),
+            netlink: self.netlink.clone(),
+            announcer: Arc::clone(&self.announcer),
+            garp_interval: g.garp_interval,
+            gna_interval: g.gna_interval,
+            startup_delay,
+            rx,
+            status: status.clone(),
+            track: wiring.track,
+            notifier: wiring.notifier,
+            cmds: cmds.1,
+            sync: wiring.sync,
+            resume_master,
+        };
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let guard = EndGuard {
+            serial,
+            tx: self.ended_tx.clone(),
+        };
+        let (started_tx, started_rx) = oneshot::channel();
+        let stop = self.driver_stop.clone();
+        let task = tokio::spawn(async move {
+            let _guard = guard;
+            driver.run(stop, started_tx).await;
+        });
+        Ok((
+            Inst {
+                cfg: plain,
+                key,
+                vips: p.vips,
+                status,
+                cmds: cmds.0,
+                task,
+                serial,
+            },
+            started_rx,
+        ))
+    }
+
+    fn publish_registry(&self) {
+        *self.registry.lock() = self.insts.iter().map(|i| i.status.clone()).collect();
+    }
+}
+
 /// Runs the VRRP instances of `config` until SIGTERM/SIGINT (when `opts.handle_signals`) or
 /// `shutdown` is cancelled, then stops them: masters send a priority-0 advert, VIPs are removed.
+/// SIGHUP reloads the configuration file ([`Daemon::reload`]).
 pub async fn run(
     config: VrrpConfig,
     opts: RunOptions,
@@ -298,134 +559,72 @@ pub async fn run(
         }
     }
 
-    // One socket per (interface, family, mode), shared by the instances on it.
-    let mut sockets: HashMap<(String, Mode), Arc<VrrpSocket>> = HashMap::new();
-    let mut routes: HashMap<(String, Mode), HashMap<u8, Route>> = HashMap::new();
-    let mut drivers: Vec<Driver> = Vec::new();
-    let mut all_vips: Vec<(String, Vec<Vip>)> = Vec::new();
-    for p in prepared {
-        all_vips.push((p.inst.name.clone(), p.vips.clone()));
-        let key = (p.link.name.clone(), p.mode);
-        let sock = match sockets.get(&key) {
-            Some(s) => Arc::clone(s),
-            None => {
-                let s = VrrpSocket::open(&p.link.name, p.link.index, p.mode).map_err(|source| {
-                    RunError::Socket {
-                        what: "VRRP",
-                        interface: p.link.name.clone(),
-                        source,
-                    }
-                })?;
-                let s = Arc::new(s);
-                sockets.insert(key.clone(), Arc::clone(&s));
-                s
-            }
-        };
-        let (tx, rx) = mpsc::channel(INSTANCE_QUEUE);
-        let table = routes.entry(key).or_default();
-        if let Some(other) = table.get(&p.inst.vrid) {
-            return Err(RunError::DuplicateVrid {
-                first: other.name.clone(),
-                second: p.inst.name.clone(),
-                vrid: p.inst.vrid,
-                interface: p.link.name.clone(),
-            });
-        }
-        table.insert(
-            p.inst.vrid,
-            Route {
-                name: p.inst.name.clone(),
-                tx,
-                peers: p.inst.unicast_peers.clone(),
-                check_unicast_src: p.inst.check_unicast_src,
-            },
-        );
-        let status = Shared::new(InstanceStatus::new(
-            &p.inst.name,
-            p.inst.vrid,
-            &p.link.name,
-            p.inst.priority,
-        ));
-        drivers.push(Driver {
-            fsm: lbcore::vrrp::fsm::Instance::new(fsm_config(p.inst, p.src)),
-            socket: sock,
-            src: p.src,
-            dsts: p.dsts,
-            checksum: p.inst.v3_ipv4_checksum,
-            ttl: if p.inst.unicast_peers.is_empty() {
-                None
-            } else {
-                p.inst.unicast_ttl
-            },
-            vips: p.vips,
-            netlink: netlink.clone(),
-            announcer: Arc::clone(&announcer),
-            garp_interval: config.global.garp_interval,
-            gna_interval: config.global.gna_interval,
-            startup_delay: config.global.startup_delay,
-            rx,
-            status,
-            track: None,
-            notifier: None,
-        });
-    }
+    let (ended_tx, ended_rx) = mpsc::unbounded_channel();
+    let mut d = Daemon {
+        config: config.clone(),
+        opts: opts.clone(),
+        netlink,
+        announcer,
+        sockets: HashMap::new(),
+        rx_stop: CancellationToken::new(),
+        rx_tasks: JoinSet::new(),
+        insts: Vec::new(),
+        registry: Shared::new(Vec::new()),
+        driver_stop: CancellationToken::new(),
+        ended_tx,
+        ended_rx,
+        retiring: HashSet::new(),
+        next_serial: 0,
+        aux: None,
+        old_notifiers: Vec::new(),
+    };
 
-    // Trackers, notifications and the control socket live beside the drivers; they stop after
-    // the drivers, so the last transitions (STOP) are still announced.
-    let aux_stop = CancellationToken::new();
-    let statuses: Vec<Shared<InstanceStatus>> = drivers.iter().map(|d| d.status.clone()).collect();
-    let mut tracked = crate::track::spawn(&config, aux_stop.clone()).await;
-    let notifier = crate::notify::spawn(&config, aux_stop.clone());
-    for (i, d) in drivers.iter_mut().enumerate() {
-        d.track = tracked.receivers.get_mut(i).and_then(Option::take);
-        d.notifier = notifier.as_ref().map(|(n, _)| n.clone());
-    }
-    let control = crate::control::spawn(&opts, statuses.clone(), aux_stop.clone());
-
-    let rx_stop = CancellationToken::new();
-    let mut rx_tasks = JoinSet::new();
-    for (key, table) in routes {
-        if let Some(sock) = sockets.get(&key) {
-            rx_tasks.spawn(rx_loop(
-                Arc::clone(sock),
-                table,
-                Shared::new(SocketStats::default()),
-                rx_stop.clone(),
-            ));
-        }
-    }
-
-    let driver_stop = CancellationToken::new();
-    let mut tasks = JoinSet::new();
+    // Trackers, notifications and sync groups live beside the drivers; they stop after the
+    // drivers, so the last transitions (STOP) are still announced.
+    let channels: Vec<_> = config
+        .instances
+        .iter()
+        .map(|_| mpsc::channel(CMD_QUEUE))
+        .collect();
+    let senders: Vec<_> = channels.iter().map(|(tx, _)| tx.clone()).collect();
+    let (aux, wirings) = Aux::start(&config, &crate::track::Ledger::new(), &senders).await;
+    d.aux = Some(aux);
+    let plain = config.without_spans();
     let mut started = Vec::new();
-    for d in drivers {
-        let (tx, rx) = oneshot::channel();
-        started.push(rx);
-        tasks.spawn(d.run(driver_stop.clone(), tx));
+    for ((p, wiring), (cmds, plain)) in prepared
+        .into_iter()
+        .zip(wirings)
+        .zip(channels.into_iter().zip(plain.instances))
+    {
+        let (inst, s) =
+            d.start_instance(p, plain, wiring, cmds, config.global.startup_delay, false)?;
+        d.insts.push(inst);
+        started.push(s);
     }
+    d.publish_registry();
+    let late_stop = CancellationToken::new();
+    let control = crate::control::spawn(&opts, d.registry.clone(), late_stop.clone());
     for s in started {
         let _ = s.await;
     }
     tracing::info!("Startup complete");
     notify_systemd(opts.sd_notify, &[sd_notify::NotifyState::Ready]);
-    let watchdog = spawn_watchdog(opts.sd_notify, aux_stop.clone());
+    let watchdog = spawn_watchdog(opts.sd_notify, late_stop.clone());
 
-    let result = wait_for_stop(
-        &config,
-        &opts,
-        &statuses,
-        &shutdown,
-        signals.as_mut(),
-        &mut tasks,
-    )
-    .await;
+    let result = d.wait_for_stop(&shutdown, signals.as_mut()).await;
 
     tracing::info!("Stopping");
     notify_systemd(opts.sd_notify, &[sd_notify::NotifyState::Stopping]);
-    driver_stop.cancel();
+    d.driver_stop.cancel();
+    let mut tasks = Vec::new();
+    let mut sweep = Vec::new();
+    for i in std::mem::take(&mut d.insts) {
+        tasks.push(i.task);
+        sweep.push((i.cfg.name, i.vips));
+    }
     let drained = tokio::time::timeout(STOP_TIMEOUT, async {
-        while let Some(r) = tasks.join_next().await {
-            if let Err(e) = r {
+        for t in tasks {
+            if let Err(e) = t.await {
                 tracing::error!(error = %e, "instance task failed while stopping");
             }
         }
@@ -436,32 +635,371 @@ pub async fn run(
     }
     // Drivers release their VIPs; this sweep covers a driver that failed or timed out, so a stop
     // never leaves one of our addresses behind.
-    for (name, vips) in &all_vips {
-        let n = remove_vips(&netlink, name, vips).await;
+    for (name, vips) in &sweep {
+        let n = remove_vips(&d.netlink, name, vips).await;
         if n > 0 {
             tracing::warn!(instance = %name, removed = n, "vips removed after the instance stopped");
         }
     }
-    rx_stop.cancel();
-    rx_tasks.shutdown().await;
-    // The drivers are gone, so the notification queue closes once drained: give the last
+    d.rx_stop.cancel();
+    d.rx_tasks.shutdown().await;
+    // The drivers are gone, so the notification queues close once drained: give the last
     // announcements (notify_stop, mail) a bounded time to leave.
-    if let Some((n, task)) = notifier {
-        drop(n);
-        if tokio::time::timeout(NOTIFY_DRAIN, task).await.is_err() {
-            tracing::warn!("notifications still pending at exit were abandoned");
-        }
+    let mut pending = std::mem::take(&mut d.old_notifiers);
+    if let Some(aux) = d.aux.take() {
+        // Trackers stop now; the notification task drains below.
+        pending.extend(aux.stop().await);
     }
-    aux_stop.cancel();
+    let cut: Vec<CancellationToken> = pending.iter().map(|p| p.notify_stop.clone()).collect();
+    if tokio::time::timeout(NOTIFY_DRAIN, async {
+        for p in pending {
+            let _ = p.task.await;
+        }
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!("notifications still pending at exit were abandoned");
+    }
+    cut.iter().for_each(CancellationToken::cancel);
+    late_stop.cancel();
     if let Some(w) = watchdog {
         let _ = w.await;
     }
-    tracked.tasks.shutdown().await;
     if let Some(c) = control {
         let _ = c.await;
     }
     tracing::info!("Stopped");
     result
+}
+
+/// How a reload treats one instance of the new configuration.
+enum Plan {
+    /// Same settings: keeps running, rewired to the new trackers and notifications.
+    Keep(usize),
+    /// Changed settings on the same VRID, interface and protocol: the old driver is detached
+    /// and the new one resumes its state (master stays master).
+    Resume(usize),
+    /// Changed identity (VRID, interface, version, family or unicast/multicast), or new: the
+    /// old one (if any) stops as if deleted, the new one starts as at startup.
+    Start,
+}
+
+/// The settings that make two instances the same virtual router on the wire.
+fn same_router(a: &VrrpInstance, b: &VrrpInstance) -> bool {
+    a.vrid == b.vrid
+        && a.interface == b.interface
+        && a.version == b.version
+        && a.ipv6 == b.ipv6
+        && a.unicast_peers.is_empty() == b.unicast_peers.is_empty()
+}
+
+/// The global settings every driver is built with.
+fn driver_globals(c: &VrrpConfig) -> impl PartialEq + use<> {
+    let g = &c.global;
+    (
+        g.garp_interval,
+        g.gna_interval,
+        g.mcast_group4,
+        g.mcast_group6,
+    )
+}
+
+impl Daemon {
+    async fn wait_for_stop(
+        &mut self,
+        shutdown: &CancellationToken,
+        mut signals: Option<&mut Signals>,
+    ) -> Result<(), RunError> {
+        loop {
+            let ended = match signals.as_deref_mut() {
+                None => tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    Some(serial) = self.ended_rx.recv() => serial,
+                },
+                Some(s) => tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    _ = s.term.recv() => return Ok(()),
+                    _ = s.int.recv() => {
+                        if self.opts.ignore_sigint {
+                            tracing::info!("sigint ignored (--ignore-sigint)");
+                            continue;
+                        }
+                        return Ok(());
+                    }
+                    _ = s.hup.recv() => {
+                        self.reload().await;
+                        continue;
+                    }
+                    _ = s.usr1.recv() => {
+                        self.dump(crate::dump::Dump::Data);
+                        continue;
+                    }
+                    _ = s.usr2.recv() => {
+                        self.dump(crate::dump::Dump::Stats);
+                        continue;
+                    }
+                    _ = s.json.recv() => {
+                        self.dump(crate::dump::Dump::Json);
+                        continue;
+                    }
+                    _ = s.stats_clear.recv() => {
+                        // keepalived STATS_CLEAR: write the stats file, then zero the counters.
+                        self.dump(crate::dump::Dump::Stats);
+                        for i in &self.insts {
+                            if i.cmds.try_send(DriverCmd::ClearStats).is_err() {
+                                tracing::warn!(instance = %i.cfg.name, "stats_clear: instance command queue full; counters kept");
+                            }
+                        }
+                        continue;
+                    }
+                    Some(serial) = self.ended_rx.recv() => serial,
+                },
+            };
+            if !self.retiring.remove(&ended) {
+                let name = self
+                    .insts
+                    .iter()
+                    .find(|i| i.serial == ended)
+                    .map_or_else(|| "an instance".to_string(), |i| i.cfg.name.clone());
+                return Err(RunError::Driver(format!("{name}: task ended unexpectedly")));
+            }
+        }
+    }
+
+    fn dump(&self, kind: crate::dump::Dump) {
+        let statuses = self.registry.lock().clone();
+        crate::dump::on_signal(kind, &self.config, &statuses);
+    }
+
+    /// SIGHUP (keepalived's reload): the file is loaded and validated first; an invalid one is
+    /// reported and the running configuration stays. A valid one is applied instance by
+    /// instance ([`Plan`]): unchanged instances keep their state and timers (no transition, no
+    /// announcement burst), removed ones stop cleanly (priority 0 if master, VIPs removed,
+    /// `DELETED` announced), new ones start. Trackers, notifications and sync groups restart
+    /// with the trackers' statuses carried over, so no priority moves.
+    async fn reload(&mut self) {
+        notify_systemd(self.opts.sd_notify, &reloading_state());
+        let file = self.opts.config_path.display().to_string();
+        match check_reload(&self.config, &self.opts.config_path, crate::config::load).await {
+            ReloadCheck::Unchanged => tracing::info!("Reload complete (configuration unchanged)"),
+            ReloadCheck::Changed(new) => match self.apply(*new).await {
+                Ok(()) => tracing::info!("Reload complete"),
+                Err(e) => {
+                    tracing::error!(%file, error = %e, "reload: cannot apply the new configuration; keeping the running one")
+                }
+            },
+            ReloadCheck::Invalid(diagnostics) => {
+                for d in diagnostics.iter() {
+                    tracing::warn!(diagnostic = %d, "reload: configuration error");
+                }
+                tracing::warn!(%file, "reload: configuration invalid; keeping the running configuration");
+            }
+            ReloadCheck::Failed(error) => tracing::error!(
+                %file,
+                %error,
+                "reload: loading the configuration failed; keeping the running configuration"
+            ),
+        }
+        notify_systemd(self.opts.sd_notify, &[sd_notify::NotifyState::Ready]);
+    }
+
+    /// Applies a valid, different configuration (see [`Daemon::reload`]). Everything that can
+    /// fail (interfaces, source addresses, duplicate VRIDs) is checked before anything changes.
+    async fn apply(&mut self, new: VrrpConfig) -> Result<(), RunError> {
+        let plain = new.without_spans();
+        let globals_same = driver_globals(&plain) == driver_globals(&self.config.without_spans());
+        let plans: Vec<Plan> = plain
+            .instances
+            .iter()
+            .map(
+                |n| match self.insts.iter().position(|o| o.cfg.name == n.name) {
+                    Some(k) if self.insts[k].cfg == *n && globals_same => Plan::Keep(k),
+                    Some(k) if same_router(&self.insts[k].cfg, n) => Plan::Resume(k),
+                    _ => Plan::Start,
+                },
+            )
+            .collect();
+
+        // Check first: resolve what starts, and that no VRID is claimed twice on a socket.
+        let mut cache = HashMap::new();
+        let mut prepared = HashMap::new();
+        for (k, inst) in new.instances.iter().enumerate() {
+            if !matches!(plans[k], Plan::Keep(_)) {
+                prepared.insert(k, prepare(&self.netlink, &new, inst, &mut cache).await?);
+            }
+        }
+        let mut claimed: HashMap<(SockKey, u8), &str> = HashMap::new();
+        for (k, inst) in new.instances.iter().enumerate() {
+            let key = match &plans[k] {
+                Plan::Keep(o) => self.insts[*o].key.clone(),
+                _ => (prepared[&k].link.name.clone(), prepared[&k].mode),
+            };
+            if let Some(first) = claimed.insert((key.clone(), inst.vrid), &inst.name) {
+                return Err(RunError::DuplicateVrid {
+                    first: first.to_string(),
+                    second: inst.name.clone(),
+                    vrid: inst.vrid,
+                    interface: key.0,
+                });
+            }
+        }
+        log_not_acted_on(&new);
+
+        // Retire what goes: detach the resumed ones, delete the rest that is not kept.
+        let mut old: Vec<Option<Inst>> = std::mem::take(&mut self.insts)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut resumed_state: HashMap<usize, State> = HashMap::new();
+        for plan in &plans {
+            if let Plan::Resume(o) = plan {
+                let inst = old[*o].take().expect("each old instance is planned once");
+                let (tx, rx) = oneshot::channel();
+                let state = match inst.cmds.send(DriverCmd::Detach(tx)).await {
+                    Ok(()) => rx.await.ok(),
+                    Err(_) => None,
+                };
+                self.retire(
+                    inst,
+                    state.unwrap_or(State::Initialize),
+                    &plain,
+                    &mut resumed_state,
+                    *o,
+                )
+                .await;
+            }
+        }
+        let mut deleted = Vec::new();
+        for (o, slot) in old.iter_mut().enumerate() {
+            let kept = plans.iter().any(|p| matches!(p, Plan::Keep(k) if *k == o));
+            if !kept {
+                if let Some(inst) = slot.take() {
+                    tracing::info!(instance = %inst.cfg.name, "reload: instance removed or replaced; stopping it");
+                    let _ = inst.cmds.send(DriverCmd::Delete).await;
+                    deleted.push(inst);
+                }
+            }
+        }
+        for inst in deleted {
+            self.retiring.insert(inst.serial);
+            if tokio::time::timeout(STOP_TIMEOUT, inst.task).await.is_err() {
+                tracing::error!(instance = %inst.cfg.name, "instance did not stop in time");
+            }
+            // The driver released its VIPs; make sure, as at exit.
+            remove_vips(&self.netlink, &inst.cfg.name, &inst.vips).await;
+            self.detach_route(&inst.key, inst.cfg.vrid);
+        }
+
+        // New trackers (statuses carried over), notifications and sync groups.
+        let carried = self
+            .aux
+            .as_ref()
+            .map(|a| a.tracked.ledger.lock().clone())
+            .unwrap_or_default();
+        if let Some(aux) = self.aux.take() {
+            self.old_notifiers.extend(aux.stop().await);
+        }
+        self.old_notifiers.retain(|d| !d.task.is_finished());
+        let mut channels: Vec<Option<(mpsc::Sender<DriverCmd>, mpsc::Receiver<DriverCmd>)>> =
+            Vec::new();
+        let mut senders = Vec::new();
+        for plan in &plans {
+            match plan {
+                Plan::Keep(o) => {
+                    let tx = old[*o].as_ref().expect("kept").cmds.clone();
+                    senders.push(tx);
+                    channels.push(None);
+                }
+                _ => {
+                    let (tx, rx) = mpsc::channel(CMD_QUEUE);
+                    senders.push(tx.clone());
+                    channels.push(Some((tx, rx)));
+                }
+            }
+        }
+        let (aux, wirings) = Aux::start(&new, &carried, &senders).await;
+        self.aux = Some(aux);
+        self.config = new.clone();
+
+        // Rewire the kept, start the others, in the new order.
+        let mut started = Vec::new();
+        let mut failed = None;
+        for (k, ((plan, wiring), chan)) in plans.iter().zip(wirings).zip(channels).enumerate() {
+            match (plan, chan) {
+                (Plan::Keep(o), _) => {
+                    let inst = old[*o].take().expect("kept");
+                    if inst
+                        .cmds
+                        .send(DriverCmd::Rewire(Box::new(wiring)))
+                        .await
+                        .is_err()
+                    {
+                        tracing::error!(instance = %inst.cfg.name, "reload: instance gone; not rewired");
+                    }
+                    self.insts.push(inst);
+                }
+                (_, Some(chan)) => {
+                    let p = prepared.remove(&k).expect("prepared above");
+                    let resume = resumed_state.get(&k).copied() == Some(State::Master);
+                    match self.start_instance(
+                        p,
+                        plain.instances[k].clone(),
+                        wiring,
+                        chan,
+                        Duration::ZERO,
+                        resume,
+                    ) {
+                        Ok((inst, s)) => {
+                            tracing::info!(instance = %inst.cfg.name, resume_master = resume, "reload: instance started");
+                            self.insts.push(inst);
+                            started.push(s);
+                        }
+                        // Checked above; a socket that cannot open now is reported, the rest runs.
+                        Err(e) => failed = Some(e),
+                    }
+                }
+                (_, None) => unreachable!("every started instance has a channel"),
+            }
+        }
+        self.publish_registry();
+        for s in started {
+            let _ = s.await;
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Ends a detached instance: its route goes; if it was master, the VIPs its successor no
+    /// longer has are removed. Records its state for the successor at index `k` of `plain`.
+    async fn retire(
+        &mut self,
+        inst: Inst,
+        state: State,
+        plain: &VrrpConfig,
+        resumed: &mut HashMap<usize, State>,
+        o: usize,
+    ) {
+        self.retiring.insert(inst.serial);
+        let _ = tokio::time::timeout(STOP_TIMEOUT, inst.task).await;
+        self.detach_route(&inst.key, inst.cfg.vrid);
+        let Some(k) = plain.instances.iter().position(|n| n.name == inst.cfg.name) else {
+            return;
+        };
+        resumed.insert(k, state);
+        let kept: Vec<IpAddr> = plain.instances[k]
+            .vips
+            .iter()
+            .chain(&plain.instances[k].excluded_vips)
+            .map(|v| v.addr)
+            .collect();
+        let gone: Vec<Vip> = inst
+            .vips
+            .into_iter()
+            .filter(|v| !kept.contains(&v.spec.addr))
+            .collect();
+        let n = remove_vips(&self.netlink, &inst.cfg.name, &gone).await;
+        tracing::info!(instance = %inst.cfg.name, state = ?state, removed_vips = n, old_index = o, "reload: instance detached for its successor");
+    }
 }
 
 /// The signals vrrpd answers to.
@@ -492,53 +1030,6 @@ impl Signals {
     }
 }
 
-async fn wait_for_stop(
-    config: &VrrpConfig,
-    opts: &RunOptions,
-    statuses: &[Shared<InstanceStatus>],
-    shutdown: &CancellationToken,
-    signals: Option<&mut Signals>,
-    tasks: &mut JoinSet<()>,
-) -> Result<(), RunError> {
-    let Some(s) = signals else {
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            Some(r) = tasks.join_next() => return Err(RunError::Driver(task_end(r))),
-        }
-    };
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            _ = s.term.recv() => return Ok(()),
-            _ = s.int.recv() => {
-                if opts.ignore_sigint {
-                    tracing::info!("sigint ignored (--ignore-sigint)");
-                } else {
-                    return Ok(());
-                }
-            }
-            _ = s.hup.recv() => reload(config, opts).await,
-            _ = s.usr1.recv() => crate::dump::on_signal(crate::dump::Dump::Data, config, statuses),
-            _ = s.usr2.recv() => crate::dump::on_signal(crate::dump::Dump::Stats, config, statuses),
-            _ = s.json.recv() => crate::dump::on_signal(crate::dump::Dump::Json, config, statuses),
-            _ = s.stats_clear.recv() => {
-                // The counters live in each instance's state machine and are not reset yet:
-                // write the stats file as keepalived does, and say that nothing was cleared.
-                crate::dump::on_signal(crate::dump::Dump::Stats, config, statuses);
-                tracing::warn!("stats_clear: stats written; counters are not cleared by vrrpd");
-            }
-            Some(r) = tasks.join_next() => return Err(RunError::Driver(task_end(r))),
-        }
-    }
-}
-
-fn task_end(r: Result<(), tokio::task::JoinError>) -> String {
-    match r {
-        Ok(()) => "an instance task ended unexpectedly".to_string(),
-        Err(e) => e.to_string(),
-    }
-}
-
 /// What re-reading the configuration file on SIGHUP found.
 #[derive(Debug)]
 pub enum ReloadCheck {
@@ -546,7 +1037,7 @@ pub enum ReloadCheck {
     /// re-indenting, adding comments or moving lines is not a change.
     Unchanged,
     /// A valid configuration with different settings.
-    Changed,
+    Changed(Box<VrrpConfig>),
     /// The file is invalid; its diagnostics.
     Invalid(Diagnostics),
     /// Loading did not complete (it panicked); why.
@@ -567,38 +1058,9 @@ where
     };
     match loaded.config {
         Some(new) if new.without_spans() == current.without_spans() => ReloadCheck::Unchanged,
-        Some(_) => ReloadCheck::Changed,
+        Some(new) => ReloadCheck::Changed(Box::new(new)),
         None => ReloadCheck::Invalid(loaded.diagnostics),
     }
-}
-
-/// SIGHUP: re-read the file; only a configuration with the same settings is "reloaded" (a
-/// no-op). Whatever happens, the running configuration stays in force.
-async fn reload(current: &VrrpConfig, opts: &RunOptions) {
-    notify_systemd(opts.sd_notify, &reloading_state());
-    let file = opts.config_path.display();
-    match check_reload(current, &opts.config_path, crate::config::load).await {
-        ReloadCheck::Unchanged => tracing::info!("reload: configuration unchanged"),
-        ReloadCheck::Changed => tracing::warn!(
-            %file,
-            "reload: configuration changed, but a full reload is not yet implemented (issue: vrrpd tracking/reload); keeping the running configuration"
-        ),
-        ReloadCheck::Invalid(diagnostics) => {
-            for d in diagnostics.iter() {
-                tracing::warn!(diagnostic = %d, "reload: configuration error");
-            }
-            tracing::warn!(
-                %file,
-                "reload: configuration invalid; keeping the running configuration"
-            );
-        }
-        ReloadCheck::Failed(error) => tracing::error!(
-            %file,
-            %error,
-            "reload: loading the configuration failed; keeping the running configuration"
-        ),
-    }
-    notify_systemd(opts.sd_notify, &[sd_notify::NotifyState::Ready]);
 }
 
 fn reloading_state() -> Vec<sd_notify::NotifyState<'static>> {
@@ -649,7 +1111,7 @@ mod tests {
         assert!(matches!(check, ReloadCheck::Unchanged), "{check:?}");
         std::fs::write(&file.0, SEED.replace("101", "102")).expect("rewrite");
         let check = check_reload(&current, &file.0, crate::config::load).await;
-        assert!(matches!(check, ReloadCheck::Changed), "{check:?}");
+        assert!(matches!(check, ReloadCheck::Changed(_)), "{check:?}");
         std::fs::write(&file.0, "vrrp_instance {\n").expect("rewrite");
         let check = check_reload(&current, &file.0, crate::config::load).await;
         assert!(

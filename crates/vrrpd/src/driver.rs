@@ -20,6 +20,7 @@ use lbcore::vrrp::fsm::{
     Action, GarpPolicy, Instance, InstanceConfig, Reason, RxError, State, Stats,
 };
 use lbcore::vrrp::packet::{Advert, IpContext, V3Ipv4Checksum};
+use lbcore::vrrp::sync::{self, Member};
 use lbcore::vrrp::timers;
 
 use crate::clock;
@@ -29,7 +30,40 @@ use crate::notify::{self, Notifier};
 use crate::ratelimit::{DEFAULT_WINDOW, RateLimiter};
 use crate::socket::VrrpSocket;
 use crate::status::{InstanceStatus, Shared, Transition};
+use crate::sync::SyncPort;
 use crate::track::InstanceTrack;
+
+/// Commands queued to a driver besides adverts.
+pub const CMD_QUEUE: usize = 32;
+
+/// What the daemon or the instance's sync group asks of a running driver.
+#[derive(Debug)]
+pub enum DriverCmd {
+    /// A `vrrp_sync_group` decision (see `lbcore::vrrp::sync`).
+    Sync(sync::Command),
+    /// Zero the counters (STATS_CLEAR).
+    ClearStats,
+    /// A reload replaces this instance: stop driving it without the shutdown actions (no
+    /// priority-0 advert, VIPs left in place) and say which state it was in, so its successor
+    /// resumes from there.
+    Detach(oneshot::Sender<State>),
+    /// A reload removed this instance: shut it down as on SIGTERM, announcing `DELETED`
+    /// instead of `STOP`.
+    Delete,
+    /// A reload restarted the trackers, the notifications and the sync groups: use these.
+    Rewire(Box<Wiring>),
+}
+
+/// What a driver is connected to besides its socket (rebuilt by a reload).
+#[derive(Debug, Default)]
+pub struct Wiring {
+    /// The trackers' verdict on this instance (`None`: untracked).
+    pub track: Option<watch::Receiver<InstanceTrack>>,
+    /// Where state changes are announced.
+    pub notifier: Option<Notifier>,
+    /// Its sync group.
+    pub sync: Option<SyncPort>,
+}
 
 /// What the receive loop hands an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +185,12 @@ pub struct Driver {
     pub track: Option<watch::Receiver<InstanceTrack>>,
     /// Where state changes are announced (`None`: nothing configured to hear them).
     pub notifier: Option<Notifier>,
+    /// Commands from the daemon and the sync group.
+    pub cmds: mpsc::Receiver<DriverCmd>,
+    /// The instance's `vrrp_sync_group` (`None`: not a member).
+    pub sync: Option<SyncPort>,
+    /// Start as master (a reload rebuilt the instance while it was master).
+    pub resume_master: bool,
 }
 
 /// The advert being processed when actions come out, for keepalived's log lines.
@@ -169,6 +209,14 @@ struct Running {
     garp_queue: Option<GarpQueue>,
     vips_added: bool,
     last_master: Option<IpAddr>,
+    /// The trackers fault the instance.
+    own_fault: bool,
+    /// The sync group holds the instance in fault because of another member.
+    group_fault: bool,
+    /// The view last reported to the sync group.
+    reported: Option<Member>,
+    /// A reload removed the instance: its last announcement is `DELETED`.
+    deleting: bool,
 }
 
 impl Driver {
@@ -185,10 +233,20 @@ impl Driver {
             garp_queue: None,
             vips_added: false,
             last_master: None,
+            own_fault: false,
+            group_fault: false,
+            reported: None,
+            deleting: false,
         };
+        r.d.fsm.set_sync_member(r.d.sync.is_some());
         // Trackers already known to have failed make the instance start in FAULT (keepalived).
         r.apply_track();
-        if r.d.startup_delay.is_zero() {
+        if r.d.resume_master {
+            r.d.fsm.resume_master(clock::now());
+            r.drain(None).await;
+            r.publish();
+            let _ = started.send(());
+        } else if r.d.startup_delay.is_zero() {
             r.d.fsm.startup(clock::now());
             r.drain(None).await;
             r.publish();
@@ -209,6 +267,7 @@ impl Driver {
         }
 
         let mut rx_open = true;
+        let mut cmds_open = true;
         loop {
             let deadline = r.d.fsm.poll_timeout();
             let timer = async {
@@ -240,6 +299,20 @@ impl Driver {
                         tracing::error!(instance = %r.name, "receive loop ended; instance no longer hears adverts");
                         rx_open = false;
                     }
+                },
+                cmd = r.d.cmds.recv(), if cmds_open => match cmd {
+                    Some(DriverCmd::Detach(reply)) => {
+                        r.cancel_bursts();
+                        let _ = reply.send(r.d.fsm.state());
+                        tracing::debug!(instance = %r.name, "detached for reload");
+                        return;
+                    }
+                    Some(DriverCmd::Delete) => {
+                        r.deleting = true;
+                        break;
+                    }
+                    Some(cmd) => r.on_cmd(cmd).await,
+                    None => cmds_open = false,
                 },
             }
             r.publish();
@@ -280,6 +353,7 @@ impl Running {
         let t = rx.borrow_and_update().clone();
         let now = clock::now();
         let old = self.d.fsm.effective_priority();
+        self.d.fsm.set_priority(t.priority, now);
         if t.priority != old {
             tracing::info!(
                 "({}) Changing effective priority from {} to {}",
@@ -287,13 +361,87 @@ impl Running {
                 old,
                 t.priority
             );
+            // keepalived send_instance_priority_notifies: MASTER_PRIORITY / BACKUP_PRIORITY
+            // (the dispatcher keeps them for `notify_priority_changes` FIFOs).
+            let word = match self.d.fsm.state() {
+                State::Master => Some(notify::Announced::MasterPriority),
+                State::Backup => Some(notify::Announced::BackupPriority),
+                State::Fault | State::Initialize => None,
+            };
+            if let Some(w) = word {
+                self.announce(w);
+            }
         }
-        self.d.fsm.set_priority(t.priority, now);
-        self.d.fsm.set_fault(t.fault, now);
+        self.own_fault = t.fault;
+        self.d
+            .fsm
+            .set_fault(self.own_fault || self.group_fault, now);
         self.d.status.lock().track = t.shares;
     }
 
-    fn publish(&self) {
+    async fn on_cmd(&mut self, cmd: DriverCmd) {
+        let now = clock::now();
+        match cmd {
+            DriverCmd::Sync(sync::Command::GroupFault(held)) => {
+                self.group_fault = held;
+                self.d.fsm.set_fault(self.own_fault || held, now);
+            }
+            DriverCmd::Sync(sync::Command::StepDown) => self.d.fsm.sync_step_down(now),
+            DriverCmd::Sync(sync::Command::GoMaster) => self.d.fsm.sync_go_master(now),
+            DriverCmd::ClearStats => {
+                self.d.fsm.clear_stats();
+                self.d.status.lock().drops.clear();
+            }
+            DriverCmd::Rewire(w) => {
+                let w = *w;
+                self.d.track = w.track;
+                self.d.notifier = w.notifier;
+                self.d.fsm.set_sync_member(w.sync.is_some());
+                self.d.sync = w.sync;
+                // A new group task knows nothing yet: report afresh.
+                self.reported = None;
+                if self.d.track.is_some() {
+                    self.apply_track();
+                } else {
+                    // Nothing tracks the instance any more: base priority, no tracker fault.
+                    self.own_fault = false;
+                    let base = self.d.fsm.config().priority;
+                    self.d.fsm.set_priority(base, now);
+                    self.d.fsm.set_fault(self.group_fault, now);
+                    self.d.status.lock().track.clear();
+                }
+            }
+            // Handled by the run loop.
+            DriverCmd::Detach(_) | DriverCmd::Delete => {}
+        }
+        self.drain(None).await;
+    }
+
+    /// Queues a notification about this instance at its effective priority.
+    fn announce(&self, state: notify::Announced) {
+        if let Some(n) = &self.d.notifier {
+            n.emit(notify::Event {
+                subject: notify::Subject::Instance,
+                name: self.name.clone(),
+                state,
+                priority: self.d.fsm.effective_priority(),
+                at: clock::wall(),
+            });
+        }
+    }
+
+    fn publish(&mut self) {
+        if let Some(port) = &self.d.sync {
+            let view = Member {
+                state: self.d.fsm.state(),
+                wants_master: self.d.fsm.wants_master(),
+                own_fault: self.own_fault,
+            };
+            if self.reported != Some(view) {
+                self.reported = Some(view);
+                port.report(view);
+            }
+        }
         let mut s = self.d.status.lock();
         s.state = self.d.fsm.state();
         s.effective_priority = self.d.fsm.effective_priority();
@@ -327,6 +475,13 @@ impl Running {
                                 "({}) Backup received priority 0 advertisement",
                                 self.name
                             );
+                        }
+                        // keepalived vrrp_state_master_rx: a master hearing a lower priority
+                        // announces MASTER_RX_LOWER_PRI (`notify_master_rx_lower_pri`).
+                        let lower = advert.priority != 0
+                            && advert.priority < self.d.fsm.effective_priority();
+                        if lower && before == State::Master && self.d.fsm.state() == State::Master {
+                            self.announce(notify::Announced::MasterRxLowerPri);
                         }
                         self.drain(Some(ctx)).await;
                     }
@@ -395,17 +550,13 @@ impl Running {
             }
         }
         // keepalived notifies after the transition took effect (addresses set or released).
-        if let Some(n) = &self.d.notifier {
-            for a in &actions {
-                if let Action::Notify { to, .. } = *a {
-                    n.emit(notify::Event {
-                        subject: notify::Subject::Instance,
-                        name: self.name.clone(),
-                        state: notify::Announced::from_state(to),
-                        priority: self.d.fsm.effective_priority(),
-                        at: clock::wall(),
-                    });
-                }
+        for a in &actions {
+            if let Action::Notify { to, .. } = *a {
+                let word = match to {
+                    State::Initialize if self.deleting => notify::Announced::Deleted,
+                    _ => notify::Announced::from_state(to),
+                };
+                self.announce(word);
             }
         }
         let master = self.d.fsm.master_addr();

@@ -32,6 +32,7 @@ pub mod ratelimit;
 pub mod rx;
 pub mod socket;
 pub mod status;
+pub mod sync;
 pub mod sys;
 pub mod track;
 

@@ -25,6 +25,10 @@ use crate::status::{Shared, SocketStats};
 /// Queue length between the receive loop and one instance.
 pub const INSTANCE_QUEUE: usize = 64;
 
+/// The instances one socket serves, by VRID; a reload adds and removes entries while the
+/// receive loop runs.
+pub type Routes = Shared<HashMap<u8, Route>>;
+
 /// Where adverts for one VRID go.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -156,7 +160,7 @@ pub fn classify<'r>(
 /// Receives on `sock` until `shutdown`, delivering to `routes` by VRID.
 pub async fn rx_loop(
     sock: Arc<VrrpSocket>,
-    routes: HashMap<u8, Route>,
+    routes: Routes,
     stats: Shared<SocketStats>,
     shutdown: CancellationToken,
 ) {
@@ -187,6 +191,9 @@ pub async fn rx_loop(
             }
         };
         stats.lock().received += 1;
+        // The table lock is held for one classification and one non-blocking send: a reload
+        // swapping routes waits at most that long.
+        let routes = routes.lock();
         let verdict = classify(sock.mode(), &pkt, |vrid| {
             routes.get(&vrid).map(Route::filter)
         });

@@ -199,6 +199,9 @@ pub struct SocketStats {
 #[derive(Debug, Default)]
 pub struct Shared<T>(Arc<Mutex<T>>);
 
+/// The running instances' status handles, in configuration order; a reload replaces the list.
+pub type Registry = Shared<Vec<Shared<InstanceStatus>>>;
+
 impl<T> Clone for Shared<T> {
     fn clone(&self) -> Self {
         Self(Arc::clone(&self.0))

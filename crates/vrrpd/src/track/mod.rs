@@ -13,7 +13,7 @@ pub mod process;
 pub mod proxyd;
 pub mod script;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use lbcore::config::vrrp::{
     TrackFile, TrackProcess, TrackProxyd, TrackRef, VrrpConfig, VrrpScript, Weight,
@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 pub const VERDICT_QUEUE: usize = 256;
 
 /// What kind of tracker (for status output and log lines).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// `vrrp_script`.
     Script,
@@ -112,6 +112,11 @@ pub struct InstanceTrack {
     pub shares: Vec<Share>,
 }
 
+/// Each tracker's last status (and `track_file` value), by kind and name: what a reload's new
+/// hub starts from, so that restarting the trackers does not move any priority (keepalived
+/// keeps script results across a reload).
+pub type Ledger = HashMap<(Kind, String), (Status, Option<i64>)>;
+
 /// The verdict-to-priority hub (see the module documentation).
 #[derive(Debug)]
 pub struct Hub {
@@ -119,6 +124,7 @@ pub struct Hub {
     statuses: Vec<(Status, Option<i64>)>,
     bases: Vec<u8>,
     outs: Vec<watch::Sender<InstanceTrack>>,
+    ledger: crate::status::Shared<Ledger>,
 }
 
 impl Hub {
@@ -128,13 +134,29 @@ impl Hub {
         specs: Vec<TrackerSpec>,
         bases: Vec<u8>,
     ) -> (Self, Vec<watch::Receiver<InstanceTrack>>) {
-        let statuses = specs.iter().map(|s| (s.initial, None)).collect();
+        let values = vec![None; specs.len()];
+        Self::seeded(specs, bases, values)
+    }
+
+    /// [`Hub::new`] with a starting `track_file` value per tracker (a reload's carried ones).
+    pub fn seeded(
+        specs: Vec<TrackerSpec>,
+        bases: Vec<u8>,
+        values: Vec<Option<i64>>,
+    ) -> (Self, Vec<watch::Receiver<InstanceTrack>>) {
+        let statuses = specs
+            .iter()
+            .zip(values.into_iter().chain(std::iter::repeat(None)))
+            .map(|(s, v)| (s.initial, v))
+            .collect();
         let mut hub = Hub {
             specs,
             statuses,
             bases,
             outs: Vec::new(),
+            ledger: crate::status::Shared::default(),
         };
+        hub.record_ledger();
         let mut rxs = Vec::new();
         for i in 0..hub.bases.len() {
             let (tx, rx) = watch::channel(hub.compute(i));
@@ -142,6 +164,19 @@ impl Hub {
             rxs.push(rx);
         }
         (hub, rxs)
+    }
+
+    /// A handle on the statuses this hub holds, kept current as verdicts arrive.
+    pub fn ledger(&self) -> crate::status::Shared<Ledger> {
+        self.ledger.clone()
+    }
+
+    fn record_ledger(&self) {
+        let mut l = self.ledger.lock();
+        l.clear();
+        for (spec, st) in self.specs.iter().zip(&self.statuses) {
+            l.insert((spec.kind, spec.name.clone()), *st);
+        }
     }
 
     /// The tracker specs, indexed like [`Verdict::tracker`].
@@ -183,6 +218,11 @@ impl Hub {
             return Vec::new();
         }
         *slot = (v.status, v.value);
+        if let Some(spec) = self.specs.get(v.tracker) {
+            self.ledger
+                .lock()
+                .insert((spec.kind, spec.name.clone()), (v.status, v.value));
+        }
         let mut touched: Vec<usize> = self.specs[v.tracker]
             .links
             .iter()
@@ -223,6 +263,8 @@ pub struct Spawned {
     pub receivers: Vec<Option<watch::Receiver<InstanceTrack>>>,
     /// Tracker tasks and the hub; they end when `stop` is cancelled.
     pub tasks: tokio::task::JoinSet<()>,
+    /// The trackers' statuses as the hub holds them (empty when nothing is tracked).
+    pub ledger: crate::status::Shared<Ledger>,
 }
 
 /// Builds the trackers `config` asks for, starts them and their hub.
@@ -231,8 +273,17 @@ pub struct Spawned {
 /// else the tracker's; a sync group's entries link every member; the instance's own interface
 /// is tracked with weight 0 unless `dont_track_primary`. In a sync group, member entries with a
 /// non-zero weight are ignored unless the group sets `sync_group_tracking_weight` (reference §1.7).
-pub async fn spawn(config: &VrrpConfig, stop: CancellationToken) -> Spawned {
-    let plan = plan(config);
+///
+/// `carried` holds the statuses of a previous set of trackers (a reload): a tracker of the same
+/// kind and name starts from that status instead of its initial one, and its task's first
+/// verdict then only confirms or corrects it.
+pub async fn spawn(config: &VrrpConfig, carried: &Ledger, stop: CancellationToken) -> Spawned {
+    let mut plan = plan(config);
+    for spec in &mut plan.specs {
+        if let Some((status, _)) = carried.get(&(spec.kind, spec.name.clone())) {
+            spec.initial = *status;
+        }
+    }
     let mut tasks = tokio::task::JoinSet::new();
     let bases = config.instances.iter().map(|i| i.priority).collect();
     let tracked: Vec<bool> = (0..config.instances.len())
@@ -246,9 +297,17 @@ pub async fn spawn(config: &VrrpConfig, stop: CancellationToken) -> Spawned {
         return Spawned {
             receivers: tracked.iter().map(|_| None).collect(),
             tasks,
+            ledger: crate::status::Shared::default(),
         };
     }
-    let (hub, rxs) = Hub::new(plan.specs, bases);
+    let values: Vec<Option<i64>> = plan
+        .specs
+        .iter()
+        .map(|s| carried.get(&(s.kind, s.name.clone())).and_then(|c| c.1))
+        .collect();
+    // A carried track_file value counts from the start too.
+    let (hub, rxs) = Hub::seeded(plan.specs, bases, values);
+    let ledger = hub.ledger();
     let (tx, rx) = mpsc::channel(VERDICT_QUEUE);
     script::start_all(plan.scripts, &config.global, &tx, &stop, &mut tasks);
     process::start_all(plan.processes, &tx, &stop, &mut tasks);
@@ -264,6 +323,7 @@ pub async fn spawn(config: &VrrpConfig, stop: CancellationToken) -> Spawned {
             .map(|(rx, t)| t.then_some(rx))
             .collect(),
         tasks,
+        ledger,
     }
 }
 
