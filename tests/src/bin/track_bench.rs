@@ -716,16 +716,19 @@ fn main() -> Result<()> {
             cell(&samples.iter().filter_map(f).collect::<Vec<_>>())
         };
         let (lo, hi) = v.expected();
+        let range = match v.tracking {
+            Tracking::Native => format!("{} + detection (Skew_Time)", s3(lo)),
+            Tracking::Script(_) => format!("{}–{}", s3(lo), s3(hi)),
+        };
         println!(
-            "| {} | {} | {} | {} | {} | {} | {}–{} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             i + 1,
             v.label(),
             col(&|s| Some(s.vip))?,
             col(&|s| s.tcp)?,
             col(&|s| s.lowered)?,
             col(&|s| s.wire)?,
-            s3(lo),
-            s3(hi)
+            range
         );
     }
     println!();
