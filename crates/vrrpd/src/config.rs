@@ -217,15 +217,6 @@ pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
             }
         }
     }
-    for g in &c.sync_groups {
-        let at = Some(&g.span);
-        push(
-            "vrrp_sync_group",
-            &g.name,
-            at,
-            "instances change state independently; groups are not synchronised yet, and group notify scripts, FIFO lines and mail are not sent",
-        );
-    }
     out
 }
 
@@ -354,7 +345,6 @@ vrrp_sync_group G {
             "track_src_ip",
             "promote_secondaries",
             "kernel_rx_buf_size",
-            "vrrp_sync_group",
             "virtual_ipaddress option",
             "instance",
             "use_pid_dir",
@@ -384,6 +374,7 @@ vrrp_sync_group G {
             "smtp_alert",
             "notify_master_rx_lower_pri",
             "notify_priority_changes",
+            "vrrp_sync_group",
             "state_dump_file",
             "json_dump_file",
         ] {

@@ -334,6 +334,16 @@ fn rx_error_kind(e: &RxError, stats: &Stats) -> Option<(&'static str, u64)> {
     }
 }
 
+/// `a` below `b` as unsigned integers in network byte order (RFC 3768 §6.4.3); false across
+/// families.
+fn addr_below(a: IpAddr, b: IpAddr) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => u32::from(a) < u32::from(b),
+        (IpAddr::V6(a), IpAddr::V6(b)) => u128::from(a) < u128::from(b),
+        _ => false,
+    }
+}
+
 /// Resolves when the trackers' verdict changes (`true`) or their hub has gone (`false`); never
 /// for an untracked instance.
 async fn track_changed(rx: Option<&mut watch::Receiver<InstanceTrack>>) -> bool {
@@ -363,10 +373,12 @@ impl Running {
             );
             // keepalived send_instance_priority_notifies: MASTER_PRIORITY / BACKUP_PRIORITY
             // (the dispatcher keeps them for `notify_priority_changes` FIFOs).
+            // keepalived: MASTER_PRIORITY while master, BACKUP_PRIORITY in any other running
+            // state (FAULT included); nothing before startup.
             let word = match self.d.fsm.state() {
                 State::Master => Some(notify::Announced::MasterPriority),
-                State::Backup => Some(notify::Announced::BackupPriority),
-                State::Fault | State::Initialize => None,
+                State::Backup | State::Fault => Some(notify::Announced::BackupPriority),
+                State::Initialize => None,
             };
             if let Some(w) = word {
                 self.announce(w);
@@ -478,8 +490,12 @@ impl Running {
                         }
                         // keepalived vrrp_state_master_rx: a master hearing a lower priority
                         // announces MASTER_RX_LOWER_PRI (`notify_master_rx_lower_pri`).
+                        // keepalived counts an equal priority from a lower address as lower
+                        // too (the RFC 3768 §6.4.3 tie-break it wins).
+                        let ours = self.d.fsm.effective_priority();
                         let lower = advert.priority != 0
-                            && advert.priority < self.d.fsm.effective_priority();
+                            && (advert.priority < ours
+                                || (advert.priority == ours && addr_below(src, self.d.src)));
                         if lower && before == State::Master && self.d.fsm.state() == State::Master {
                             self.announce(notify::Announced::MasterRxLowerPri);
                         }

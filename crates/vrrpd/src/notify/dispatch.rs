@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use lbcore::config::vrrp::{Command, Notify, SyncGroup, VrrpConfig, VrrpInstance};
+use lbcore::config::vrrp::{Command, Notify, VrrpConfig};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -68,40 +68,20 @@ fn has_script(n: &Notify) -> bool {
     .any(|c| c.is_some())
 }
 
-/// Whether instance `i` announces its priority changes: keepalived takes the instance's own
-/// `notify_priority_changes`, else its sync group's, else global `vrrp_notify_priority_changes`
-/// (observed with keepalived 2.2.7: a group's `notify_priority_changes` turns the lines on for a
-/// member without the keyword, and a group's `notify_priority_changes false` turns them off
-/// despite the global default; the member's own keyword wins over both).
-///
-/// The model holds both flags with the global default already applied, so a member whose flag
-/// equals the global default is taken as not having the keyword and follows its group. The one
-/// case this gets wrong is a member that repeats the global default explicitly while its group
-/// says otherwise (it follows its group here, its own keyword in keepalived).
-fn priority_changes(i: &VrrpInstance, group: Option<&SyncGroup>, global: bool) -> bool {
-    match group {
-        Some(g) if i.notify_priority_changes == global => g.notify_priority_changes,
-        _ => i.notify_priority_changes,
-    }
-}
-
 impl Dispatcher {
     /// The sinks `config` asks for; `None` when there is nothing to tell.
     pub(super) fn new(config: &VrrpConfig) -> Option<Self> {
         let g = &config.global;
         let mut targets = HashMap::new();
         for i in &config.instances {
-            // keepalived: an instance belongs to the first group naming it.
-            let group = config
-                .sync_groups
-                .iter()
-                .find(|s| s.members.contains(&i.name));
+            // The model has resolved notify_priority_changes as keepalived does: the
+            // instance's keyword, else its sync group's, else the global default.
             targets.insert(
                 (Subject::Instance, i.name.clone()),
                 Target {
                     notify: i.notify.clone(),
                     smtp_alert: i.smtp_alert,
-                    priority_changes: priority_changes(i, group, g.notify_priority_changes),
+                    priority_changes: i.notify_priority_changes,
                 },
             );
         }

@@ -76,6 +76,23 @@ pub(crate) fn validate(raw: RawConfig, d: &mut Diagnostics) -> VrrpConfig {
         instances.push(v.instance(ri, &global, &known));
     }
     v.vrid_reuse(&raw.instances, &instances);
+    // keepalived vrrp_complete_instance: notify_priority_changes is the instance's own keyword,
+    // else its sync group's, else the global vrrp_notify_priority_changes.
+    for inst in &mut instances {
+        let own = raw
+            .instances
+            .iter()
+            .find(|r| r.name.v == inst.name)
+            .and_then(|r| r.notify_priority_changes.as_ref());
+        let group = raw
+            .sync_groups
+            .iter()
+            .find(|g| g.group.iter().any(|m| m.v == inst.name))
+            .and_then(|g| g.notify_priority_changes.as_ref());
+        if let (None, Some(b)) = (own, group) {
+            inst.notify_priority_changes = b.v;
+        }
+    }
     let sync_groups = v.sync_groups(&raw.sync_groups, &instances, &known, &global);
     v.mail(&raw, &global, &instances, &sync_groups);
     VrrpConfig {
