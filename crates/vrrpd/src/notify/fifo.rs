@@ -3,17 +3,57 @@
 //! Owns the FIFO's life: created with mode 0644 (and the configured owner) when absent, opened
 //! `O_RDWR|O_NONBLOCK` so that neither opening nor writing ever waits for a reader, lines in
 //! keepalived's format (`INSTANCE "VI_1" MASTER 103\n`), a full FIFO dropping the line (counted),
-//! and removed at exit when vrrpd created it. Must not: block, or decide which events are written.
+//! and removed at exit when vrrpd created it. A reload opens the FIFOs of the new configuration
+//! before the old dispatcher closes its own, so FIFOs are counted per path in this process: the
+//! last one to close a FIFO that vrrpd created removes it. Must not: block, or decide which events
+//! are written.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use lbcore::config::vrrp::NotifyFifo;
 use nix::sys::stat::Mode;
 
 use super::{Announced, Subject};
+
+/// FIFOs open in this process, by path: how many [`Fifo`]s hold each, and whether vrrpd created
+/// it (then the last to close it removes it).
+static OPEN: Mutex<Option<HashMap<PathBuf, (usize, bool)>>> = Mutex::new(None);
+
+/// Records one more holder of `path`; returns whether vrrpd created it, now or earlier.
+fn hold(path: &Path, created_now: bool) -> bool {
+    let mut open = OPEN.lock().unwrap_or_else(PoisonError::into_inner);
+    let entry = open
+        .get_or_insert_with(HashMap::new)
+        .entry(path.to_path_buf())
+        .or_insert((0, false));
+    entry.0 += 1;
+    entry.1 |= created_now;
+    entry.1
+}
+
+/// Drops one holder of `path`; returns whether the caller was the last holder of a FIFO vrrpd
+/// created.
+fn release(path: &Path) -> bool {
+    let mut open = OPEN.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(map) = open.as_mut() else {
+        return false;
+    };
+    let Some(entry) = map.get_mut(path) else {
+        return false;
+    };
+    entry.0 = entry.0.saturating_sub(1);
+    if entry.0 > 0 {
+        return false;
+    }
+    let created = entry.1;
+    map.remove(path);
+    created
+}
 
 /// Mode of a FIFO vrrpd creates (keepalived's).
 pub const MODE: u32 = 0o644;
@@ -84,6 +124,7 @@ impl Fifo {
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&path)
             .map_err(|e| FifoError::Open(path.clone(), e))?;
+        let created = hold(&path, created);
         Ok(Fifo {
             path,
             file,
@@ -125,9 +166,11 @@ impl Fifo {
         self.written
     }
 
-    /// Closes the FIFO and removes it if vrrpd created it.
+    /// Closes the FIFO and removes it if vrrpd created it and no other [`Fifo`] of this process
+    /// (a reload's) still holds it.
     pub fn close(self) {
-        if self.created
+        if release(&self.path)
+            && self.created
             && let Err(e) = std::fs::remove_file(&self.path)
         {
             tracing::debug!(fifo = %self.path.display(), error = %e, "notify fifo not removed");
@@ -162,5 +205,30 @@ mod tests {
             line(Subject::Instance, "VI_1", Announced::BackupPriority, 90),
             "INSTANCE \"VI_1\" BACKUP_PRIORITY 90\n"
         );
+    }
+
+    #[test]
+    fn a_created_fifo_survives_until_its_last_holder_closes_it() {
+        let path = std::env::temp_dir().join(format!("vrrpd-fifo-handover-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let cfg = NotifyFifo {
+            path: path.clone(),
+            owner: None,
+        };
+        let old = Fifo::open(&cfg).expect("created");
+        // A reload opens the same FIFO before the old dispatcher closes its own.
+        let new = Fifo::open(&cfg).expect("reopened");
+        old.close();
+        assert!(path.exists(), "the new holder still uses it");
+        new.close();
+        assert!(
+            !path.exists(),
+            "vrrpd created it: the last holder removes it"
+        );
+        // A FIFO someone else created is never removed.
+        nix::unistd::mkfifo(&path, Mode::from_bits_truncate(MODE)).expect("mkfifo");
+        Fifo::open(&cfg).expect("opened").close();
+        assert!(path.exists());
+        std::fs::remove_file(&path).expect("cleanup");
     }
 }
