@@ -1,7 +1,9 @@
 //! Signals and systemd notifications of a running vrrpd (root, in a namespace): READY=1 once
-//! started, SIGHUP with an unchanged / re-indented / changed / broken file changes nothing,
-//! SIGUSR1 / SIGUSR2 / SIGRTMIN+2 write keepalived's dump files in KA_TMP_DIR and change nothing
-//! else, SIGTERM sends STOPPING=1 and exits 0.
+//! started, SIGHUP with an unchanged / re-indented / broken file changes nothing, SIGUSR1 /
+//! SIGUSR2 / SIGRTMIN+2 write keepalived's dump files in KA_TMP_DIR and change nothing else,
+//! SIGHUP with a changed file applies it (the master stays master, reason `reload`), SIGTERM
+//! sends STOPPING=1 and exits 0; STATS_CLEAR (SIGRTMAX-1) writes keepalived.stats with the
+//! counters, then zeroes them.
 
 mod common;
 
@@ -80,7 +82,7 @@ fn sighup_usr1_usr2_change_nothing_and_systemd_is_notified() {
     nix::sys::signal::kill(pid, Signal::SIGHUP).expect("hup");
     assert!(
         wait_for(Duration::from_secs(3), || read_log()
-            .contains("reload: configuration unchanged")),
+            .contains("Reload complete (configuration unchanged)")),
         "{}",
         read_log()
     );
@@ -98,7 +100,7 @@ fn sighup_usr1_usr2_change_nothing_and_systemd_is_notified() {
     nix::sys::signal::kill(pid, Signal::SIGHUP).expect("hup");
     assert!(
         wait_for(Duration::from_secs(3), || read_log()
-            .matches("reload: configuration unchanged")
+            .matches("Reload complete (configuration unchanged)")
             .count()
             == 2),
         "{}",
@@ -107,16 +109,7 @@ fn sighup_usr1_usr2_change_nothing_and_systemd_is_notified() {
     assert!(recv_notify(&notify).starts_with("RELOADING=1"));
     assert_eq!(recv_notify(&notify), "READY=1");
 
-    // Changed file: not applied yet, said so, nothing changes.
-    std::fs::write(&conf, body.replace("192.0.2.100", "192.0.2.200")).expect("rewrite");
-    nix::sys::signal::kill(pid, Signal::SIGHUP).expect("hup");
-    assert!(
-        wait_for(Duration::from_secs(3), || read_log()
-            .contains("full reload is not yet implemented")),
-        "{}",
-        read_log()
-    );
-    // Broken file: same.
+    // Broken file: reported, the running configuration stays.
     std::fs::write(&conf, "vrrp_instance {\n").expect("rewrite");
     nix::sys::signal::kill(pid, Signal::SIGHUP).expect("hup");
     assert!(
@@ -125,6 +118,8 @@ fn sighup_usr1_usr2_change_nothing_and_systemd_is_notified() {
         "{}",
         read_log()
     );
+    assert!(recv_notify(&notify).starts_with("RELOADING=1"));
+    assert_eq!(recv_notify(&notify), "READY=1");
 
     nix::sys::signal::kill(pid, Signal::SIGUSR1).expect("usr1");
     nix::sys::signal::kill(pid, Signal::SIGUSR2).expect("usr2");
@@ -172,18 +167,34 @@ fn sighup_usr1_usr2_change_nothing_and_systemd_is_notified() {
         "a signal caused a GARP:\n{l}"
     );
     assert!(ns.has_addr("eth0", "192.0.2.100/32"));
-    assert!(!ns.has_addr("eth0", "192.0.2.200/32"));
+
+    // Changed file (another VIP): applied. The instance keeps its VRID and interface, so it
+    // resumes as master (reason `reload`) with the new address, and the old one is removed.
+    std::fs::write(&conf, body.replace("192.0.2.100", "192.0.2.200")).expect("rewrite");
+    nix::sys::signal::kill(pid, Signal::SIGHUP).expect("hup");
+    assert!(recv_notify(&notify).starts_with("RELOADING=1"));
+    assert_eq!(recv_notify(&notify), "READY=1");
+    let l = read_log();
+    assert_eq!(
+        l.matches("Reload complete").count(),
+        3,
+        "two unchanged reloads and this one:\n{l}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(3), || ns
+            .has_addr("eth0", "192.0.2.200/32")
+            && !ns.has_addr("eth0", "192.0.2.100/32")),
+        "{}\n{}",
+        ns.addrs("eth0"),
+        read_log()
+    );
+    let status = status_json(&dir.path("control.sock"));
+    let inst = &status["instances"][0];
+    assert_eq!(inst["state"], "MASTER", "{inst:#}");
+    assert_eq!(inst["last_transition"]["reason"], "reload", "{inst:#}");
 
     nix::sys::signal::kill(pid, Signal::SIGTERM).expect("term");
-    let mut stopping = false;
-    // Two more RELOADING=1 + READY=1 pairs (changed and broken file) are queued first.
-    for _ in 0..6 {
-        if recv_notify(&notify) == "STOPPING=1" {
-            stopping = true;
-            break;
-        }
-    }
-    assert!(stopping, "no STOPPING=1");
+    assert_eq!(recv_notify(&notify), "STOPPING=1");
     assert!(
         wait_for(Duration::from_secs(3), || child
             .try_wait()
@@ -192,12 +203,27 @@ fn sighup_usr1_usr2_change_nothing_and_systemd_is_notified() {
         "no exit"
     );
     assert_eq!(child.wait().expect("wait").code(), Some(0));
-    assert!(!ns.has_addr("eth0", "192.0.2.100/32"));
+    assert!(!ns.has_addr("eth0", "192.0.2.200/32"));
     assert!(
         !dir.path("control.sock").exists(),
         "control socket left behind"
     );
     drop(guard);
+}
+
+/// `vrrpd status --json` over the control socket at `socket`, parsed.
+fn status_json(socket: &std::path::Path) -> serde_json::Value {
+    let out = Command::new(VRRPD)
+        .args(["status", "--json", "--control-socket"])
+        .arg(socket)
+        .output()
+        .expect("vrrpd status");
+    assert!(
+        out.status.success(),
+        "vrrpd status failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("status JSON")
 }
 
 /// Kills the process if the test panics before it exits.
@@ -329,5 +355,140 @@ fn scripts_do_not_outlive_a_killed_vrrpd() {
         )),
         "the script outlived vrrpd: state {:?}",
         state()
+    );
+}
+
+/// keepalived's STATS_CLEAR (SIGRTMAX-1, the number `vrrpd --signum=STATS_CLEAR` prints): the
+/// stats file is written with the counters as they were, then the counters restart from zero
+/// (`vrrpd status --json`), and the instance's state is untouched.
+#[test]
+fn stats_clear_writes_the_stats_file_then_zeroes_the_counters() {
+    if !require_root("stats_clear_writes_the_stats_file_then_zeroes_the_counters") {
+        return;
+    }
+    let signum = Command::new(VRRPD)
+        .arg("--signum=STATS_CLEAR")
+        .output()
+        .expect("vrrpd --signum");
+    assert!(signum.status.success());
+    let signum: i32 = String::from_utf8_lossy(&signum.stdout)
+        .trim()
+        .parse()
+        .expect("a signal number");
+    assert_eq!(signum, libc::SIGRTMAX() - 1, "keepalived's STATS_CLEAR");
+
+    let dir = TempDir::new("stclr");
+    let ns = Netns::new("stclr");
+    let peer = Netns::new("stclr-peer");
+    veth(&ns, &["192.0.2.11/24"], &peer, &["192.0.2.12/24"]);
+    // Address owner (255): master at once, an advert every second.
+    let conf = dir.write("a.conf", &seed_conf("MASTER", 255, ""));
+    let log = dir.path("a.log");
+    let mut child = vrrpd_in(&ns, &dir, &conf)
+        .env("KA_TMP_DIR", &dir.0)
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn");
+    let _guard = scopeguard(child.id());
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let socket = dir.path("control.sock");
+    let counters = || {
+        let s = status_json(&socket);
+        assert_eq!(s["instances"][0]["state"], "MASTER", "{s:#}");
+        s["instances"][0]["counters"].clone()
+    };
+    let sent = |c: &serde_json::Value| c["adverts_sent"].as_u64().expect("adverts_sent");
+
+    // Three adverts (advert_int 1) after becoming master: 2 s, plus start-up.
+    assert!(
+        wait_for(Duration::from_secs(6), || socket.exists()
+            && sent(&counters()) >= 3),
+        "no adverts counted:\n{}",
+        read_log()
+    );
+    let before = counters();
+    assert_eq!(before["became_master"], 1, "{before:#}");
+
+    let stats_file = dir.path("keepalived.stats");
+    assert!(!stats_file.exists());
+    let t0 = common::now();
+    let sent_signal = Command::new("kill")
+        .args([&format!("-{signum}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent_signal.success());
+    assert!(
+        wait_for(Duration::from_secs(3), || std::fs::read_to_string(
+            &stats_file
+        )
+        .is_ok_and(|t| t.contains("Priority Zero:"))),
+        "keepalived.stats not written:\n{}",
+        read_log()
+    );
+    // The counters before the clear are in the file.
+    let stats = std::fs::read_to_string(&stats_file).expect("stats");
+    let field = |section: &str, key: &str| -> u64 {
+        let rest = &stats[stats
+            .find(section)
+            .unwrap_or_else(|| panic!("{section}:\n{stats}"))..];
+        let line = rest
+            .lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap_or_else(|| panic!("{key}:\n{stats}"));
+        line.rsplit(':')
+            .next()
+            .expect("value")
+            .trim()
+            .parse()
+            .expect("integer")
+    };
+    let file_sent = field("Advertisements:", "Sent:");
+    assert!(file_sent >= sent(&before), "{stats}\nbefore: {before:#}");
+    assert_eq!(field("VRRP Instance: VI_1", "Became master:"), 1, "{stats}");
+
+    // Then zero: at most one advert per elapsed second (advert_int 1) since the signal, plus
+    // one for an advert that left between the dump and the clear.
+    assert!(
+        wait_for(Duration::from_secs(3), || counters()["became_master"] == 0),
+        "counters not cleared: {:#}\n{}",
+        counters(),
+        read_log()
+    );
+    let after = counters();
+    let elapsed = (common::now() - t0).as_secs() + 1;
+    assert!(
+        sent(&after) <= elapsed + 1,
+        "{after:#} {elapsed} s after the signal"
+    );
+    assert!(
+        sent(&after) < file_sent,
+        "{after:#} vs {file_sent} in the file"
+    );
+    for zero in [
+        "became_master",
+        "released_master",
+        "priority_zero_sent",
+        "priority_zero_received",
+        "adverts_received",
+    ] {
+        assert_eq!(after[zero], 0, "{zero}: {after:#}");
+    }
+    // Counting resumes (a reset, not a freeze): the next adverts are counted.
+    let base = sent(&after);
+    assert!(
+        wait_for(Duration::from_secs(3), || sent(&counters()) > base),
+        "adverts no longer counted: {:#}",
+        counters()
+    );
+    let l = read_log();
+    assert_eq!(
+        l.matches("Entering").count(),
+        1,
+        "the signal caused a transition:\n{l}"
+    );
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "vrrpd died:\n{l}"
     );
 }
