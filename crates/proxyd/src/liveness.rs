@@ -41,7 +41,7 @@ pub fn answer(shared: &Shared) -> Answer {
                     shared.backends[bi]
                         .servers
                         .iter()
-                        .any(|s| s.usable.load(Ordering::Acquire))
+                        .any(|s| s.takes_traffic())
                 });
             (fe.name.as_str(), usable)
         });

@@ -311,6 +311,7 @@ async fn pump(
     dst_side: &Side,
     use_splice: bool,
     count: &AtomicU64,
+    meter: &(dyn Fn(u64) + Sync),
 ) -> Outcome {
     let flags = SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE;
     let mut mover: Option<Mover> = None;
@@ -362,6 +363,7 @@ async fn pump(
                 Ok(w) => {
                     off += w;
                     count.fetch_add(w as u64, Ordering::Relaxed);
+                    meter(w as u64);
                     if was_pipe {
                         SPLICED.fetch_add(w as u64, Ordering::Relaxed);
                     }
@@ -405,7 +407,23 @@ pub async fn relay(
     timeouts: Timeouts,
     use_splice: bool,
 ) -> (Totals, End) {
-    relay_until(client, server, timeouts, use_splice, std::future::pending()).await
+    relay_until(
+        client,
+        server,
+        timeouts,
+        use_splice,
+        std::future::pending(),
+        &Meter::default(),
+    )
+    .await
+}
+
+/// Where relayed bytes are counted as they move (the stats' `bin` / `bout`), besides the
+/// session's own totals: the frontend's, backend's and server's counters.
+#[derive(Debug, Default)]
+pub struct Meter<'a> {
+    /// Counters that see every byte.
+    pub counters: Vec<&'a crate::state::Counters>,
 }
 
 fn shut_write(s: &TcpStream) {
@@ -420,14 +438,17 @@ pub async fn relay_until(
     timeouts: Timeouts,
     use_splice: bool,
     stop: impl Future<Output = ()>,
+    meter: &Meter<'_>,
 ) -> (Totals, End) {
     let start = tokio::time::Instant::now().into_std();
     let cside = Side::new(start, timeouts.client);
     let sside = Side::new(start, timeouts.server);
     let up = AtomicU64::new(0);
     let down = AtomicU64::new(0);
-    let a = pump(client, server, &cside, &sside, use_splice, &up);
-    let b = pump(server, client, &sside, &cside, use_splice, &down);
+    let bin = |n: u64| meter.counters.iter().for_each(|c| c.bytes(n, 0));
+    let bout = |n: u64| meter.counters.iter().for_each(|c| c.bytes(0, n));
+    let a = pump(client, server, &cside, &sside, use_splice, &up, &bin);
+    let b = pump(server, client, &sside, &cside, use_splice, &down, &bout);
     tokio::pin!(a, b);
     let both = async {
         let mut first: Option<End> = None;

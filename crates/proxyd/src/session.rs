@@ -29,7 +29,8 @@ fn choose(shared: &Shared, bi: usize, src: IpAddr, exclude: &[usize], sticky: bo
     let st = &shared.backends[bi];
     let stuck = if sticky {
         shared.stick_table(bi).and_then(|t| {
-            t.lock()
+            t.table
+                .lock()
                 .ok()?
                 .lookup(src, tokio::time::Instant::now().into_std())
         })
@@ -161,11 +162,14 @@ pub async fn handle(
     if fe.tcpka {
         set_keepalive(&client);
     }
+    let fe_counters = &shared.frontend_counters[fe_idx];
+    fe_counters.session(shared.frontend_active[fe_idx].load(Ordering::Relaxed));
     for rule in &fe.tcp_request {
         if acl::condition_matches(&fe.acls, rule.condition.as_ref(), &info) {
             match rule.action {
                 TcpAction::Accept => break,
                 TcpAction::Reject => {
+                    fe_counters.dreq.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(frontend = %fe.name, client = %peer, "connection rejected by tcp-request");
                     return;
                 }
@@ -180,9 +184,11 @@ pub async fn handle(
         .find(|(u, _)| acl::condition_matches(&fe.acls, u.condition.as_ref(), &info))
         .map_or(routes.default_backend, |(_, bi)| *bi);
     let Some(bi) = chosen else {
+        fe_counters.ereq.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(frontend = %fe.name, client = %peer, "no backend for connection");
         return;
     };
+    let be_counters = &shared.backends[bi].counters;
     let be = &shared.config.backends[bi];
 
     let mut record = tcplog::Record {
@@ -208,13 +214,23 @@ pub async fn handle(
         Choice::Assigned { server, .. } => Some(server),
         Choice::Any(_) => None,
     };
+    let queued = |pos: &Positions, si: Option<usize>| {
+        be_counters.queued(u32::try_from(pos.backend).unwrap_or(u32::MAX));
+        if let Some(si) = si {
+            shared.backends[bi].servers[si]
+                .counters
+                .queued(u32::try_from(pos.srv).unwrap_or(u32::MAX));
+        }
+    };
     let mut slot = match get_slot(&shared, bi, src, choice, &client).await {
         Ok((s, pos)) => {
             record.queue = [pos.srv, pos.backend];
+            queued(&pos, Some(s.server()));
             s
         }
         Err((refusal, pos)) => {
             record.queue = [pos.srv, pos.backend];
+            queued(&pos, assigned);
             if pos.queued {
                 record.tw = Some(q0.elapsed());
             }
@@ -235,6 +251,9 @@ pub async fn handle(
         match connect(be, slot.server(), local.port()).await {
             Ok(s) => break s,
             Err(ts) => {
+                let srv = &shared.backends[bi].servers[slot.server()].counters;
+                srv.econ.fetch_add(1, Ordering::Relaxed);
+                be_counters.econ.fetch_add(1, Ordering::Relaxed);
                 if retries >= u64::from(be.retries) {
                     record.server = &be.servers[slot.server()].name;
                     return finish(
@@ -250,12 +269,16 @@ pub async fn handle(
                     );
                 }
                 retries += 1;
+                srv.wretr.fetch_add(1, Ordering::Relaxed);
+                be_counters.wretr.fetch_add(1, Ordering::Relaxed);
                 // `option redispatch`: the last retry goes to another server (HAProxy's default
                 // interval -1); without it every retry goes to the same server.
                 if be.redispatch && retries == u64::from(be.retries) {
                     tried.push(slot.server());
                     let choice = choose(&shared, bi, src, &tried, false);
                     if let Ok((s, _)) = get_slot(&shared, bi, src, choice, &client).await {
+                        srv.wredis.fetch_add(1, Ordering::Relaxed);
+                        be_counters.wredis.fetch_add(1, Ordering::Relaxed);
                         slot = s;
                     }
                 }
@@ -265,17 +288,28 @@ pub async fn handle(
     record.tc = Some(c0.elapsed());
     let si = slot.server();
     record.server = &be.servers[si].name;
-    shared.backends[bi].servers[si]
-        .total
-        .fetch_add(1, Ordering::Relaxed);
+    let srv_state = &shared.backends[bi].servers[si];
+    srv_state.total.fetch_add(1, Ordering::Relaxed);
+    srv_state
+        .counters
+        .session(srv_state.conns.load(Ordering::Relaxed));
+    be_counters.session(
+        shared.backends[bi]
+            .servers
+            .iter()
+            .map(|s| s.conns.load(Ordering::Relaxed))
+            .sum(),
+    );
     if let Some(t) = shared.stick_table(bi)
-        && let Ok(mut t) = t.lock()
+        && let Ok(mut table) = t.table.lock()
     {
-        t.learn(
+        let seq = table.learn(
             src,
             be.servers[si].id,
             tokio::time::Instant::now().into_std(),
         );
+        drop(table);
+        t.changed.send_replace(seq);
     }
     if be.tcpka {
         set_keepalive(&server);
@@ -288,15 +322,31 @@ pub async fn handle(
     let mut health = be.servers[si]
         .shutdown_sessions_on_down
         .then(|| shared.backends[bi].servers[si].health.subscribe());
+    // `shutdown sessions server B/S` from the runtime API.
+    let mut kill = srv_state.kill.subscribe();
     let marked_down = async {
-        match health.as_mut() {
-            Some(rx) => {
-                if rx.wait_for(|up| !*up).await.is_err() {
-                    std::future::pending::<()>().await;
+        let down = async {
+            match health.as_mut() {
+                Some(rx) => {
+                    if rx.wait_for(|up| !*up).await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
                 }
+                None => std::future::pending().await,
             }
-            None => std::future::pending().await,
+        };
+        let killed = async {
+            if kill.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = down => {}
+            () = killed => {}
         }
+    };
+    let meter = relay::Meter {
+        counters: vec![fe_counters, be_counters, &srv_state.counters],
     };
     let (totals, end) = relay::relay_until(
         &client,
@@ -304,8 +354,13 @@ pub async fn handle(
         timeouts,
         cfg!(target_os = "linux"),
         marked_down,
+        &meter,
     )
     .await;
+    if matches!(end, relay::End::ServerError | relay::End::ServerTimeout) {
+        srv_state.counters.eresp.fetch_add(1, Ordering::Relaxed);
+        be_counters.eresp.fetch_add(1, Ordering::Relaxed);
+    }
     let ts = end.termination();
     let nothing = totals.to_client == 0 && totals.to_server == 0;
     if nothing && (fe.log.dontlognull || be.log.dontlognull) {

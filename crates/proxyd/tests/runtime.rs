@@ -1054,9 +1054,8 @@ async fn health_transitions_requeue_waiters_like_haproxy() {
         shared.backends[1].queued.load(Ordering::SeqCst) == 1
     })
     .await;
-    shared.backends[1].servers[1]
-        .usable
-        .store(true, Ordering::SeqCst);
+    // `disabled` is maintenance (HAProxy): the operator makes it ready.
+    shared.backends[1].servers[1].set_admin(proxyd::state::Admin::Ready);
     proxyd::queue::server_changed(&shared, 1, 1, true);
     assert_eq!(read_all(waiter).await, "B|1");
     p.stop().await;

@@ -29,6 +29,8 @@ pub trait UsableFlag: Send + Sync + std::fmt::Debug {
     fn sessions(&self) -> u32 {
         0
     }
+    /// A check failed (the stats' `chkfail`).
+    fn check_failed(&self) {}
 }
 
 impl UsableFlag for AtomicBool {
@@ -46,11 +48,15 @@ impl UsableFlag for crate::state::ServerState {
     }
     fn set(&self, usable: bool) {
         self.usable.store(usable, Ordering::Release);
+        self.health_changed(usable);
         // Only the checker calls `set`, on UP/DOWN transitions: announce them to sessions.
         self.health.send_replace(usable);
     }
     fn sessions(&self) -> u32 {
         self.conns.load(Ordering::Acquire)
+    }
+    fn check_failed(&self) {
+        self.chkfail.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -80,6 +86,9 @@ impl UsableFlag for RuntimeServer {
     }
     fn sessions(&self) -> u32 {
         self.state().sessions()
+    }
+    fn check_failed(&self) {
+        self.state().check_failed();
     }
 }
 
@@ -251,6 +260,9 @@ impl ServerCheck {
             .unwrap_or_else(|e| e.into_inner())
             .record(result.passed());
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(result.clone());
+        if !result.passed() {
+            self.usable.check_failed();
+        }
         match t {
             Some(Transition::Up) => {
                 self.usable.set(true);
@@ -434,6 +446,10 @@ pub fn spawn_all(shared: &Arc<crate::state::Shared>, shutdown: &CancellationToke
                 }
             };
             let state = ServerCheck::new(&spec, flag(si));
+            *shared.backends[bi].servers[si]
+                .check
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(state.clone());
             let task = spawn_checker(spec, state.clone(), peers.clone(), shutdown.clone());
             out.push(Checker {
                 backend: bi,
