@@ -186,7 +186,7 @@ fn start_liveness(path: &std::path::Path, proxy: &crate::Proxy, shutdown: &Shutd
             tokio::spawn(crate::liveness::serve(
                 l,
                 path.to_owned(),
-                proxy.shared(),
+                proxy.current(),
                 Arc::default(),
                 stop,
             ));

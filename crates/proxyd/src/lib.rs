@@ -24,6 +24,11 @@ use tokio_util::task::TaskTracker;
 
 pub use state::{BackendState, ServerState, Shared};
 
+/// The generation of run-time state in force. Whatever outlives a reload (the stats page, the
+/// runtime API, the liveness socket, peers) reads it per request with `borrow().clone()`; a
+/// reload publishes the next generation on it.
+pub type Current = tokio::sync::watch::Receiver<Arc<Shared>>;
+
 /// Errors of the proxyd runtime.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -58,6 +63,7 @@ impl Shutdown {
 pub struct Proxy {
     shared: Arc<Shared>,
     listeners: Vec<listener::Listener>,
+    current: tokio::sync::watch::Sender<Arc<Shared>>,
 }
 
 impl Proxy {
@@ -81,7 +87,12 @@ impl Proxy {
                 listeners.push(listener::Listener::new(fi, l, b));
             }
         }
-        Ok(Proxy { shared, listeners })
+        let current = tokio::sync::watch::Sender::new(shared.clone());
+        Ok(Proxy {
+            shared,
+            listeners,
+            current,
+        })
     }
 
     /// Bound addresses as `(frontend name, address)`, in configuration order.
@@ -93,6 +104,11 @@ impl Proxy {
                 l.socket.local_addr().ok().map(|a| (name, a))
             })
             .collect()
+    }
+
+    /// Follows the generation in force (see [`Current`]).
+    pub fn current(&self) -> Current {
+        self.current.subscribe()
     }
 
     /// The shared run-time state (server usable flags, counters) for a health checker or tests.

@@ -84,7 +84,7 @@ pub struct Counters {
 pub async fn serve(
     listener: UnixListener,
     path: PathBuf,
-    shared: Arc<Shared>,
+    current: crate::Current,
     counters: Arc<Counters>,
     stop: CancellationToken,
 ) {
@@ -95,7 +95,8 @@ pub async fn serve(
         };
         match conn {
             Ok((stream, _)) => {
-                let shared = shared.clone();
+                // The generation in force now (a reload may have replaced it).
+                let shared = current.borrow().clone();
                 let counters = counters.clone();
                 tokio::spawn(async move { one(stream, &shared, &counters).await });
             }

@@ -178,7 +178,7 @@ async fn stale_socket() {
     let task = tokio::spawn(proxyd::liveness::serve(
         l,
         path.clone(),
-        shared(),
+        tokio::sync::watch::channel(shared()).1,
         counters.clone(),
         stop.clone(),
     ));
