@@ -13,6 +13,7 @@ pub mod checks;
 pub mod config;
 pub mod daemon;
 pub mod lab;
+pub mod ops;
 pub mod poll;
 pub mod process;
 pub mod scenario;
