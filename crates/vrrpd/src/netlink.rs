@@ -206,9 +206,14 @@ impl AddrSpec {
 }
 
 /// A route netlink handle; its connection runs as a task on the current tokio runtime.
+///
+/// The kernel runs one dump at a time per netlink socket and answers a second one with EBUSY,
+/// so the dumps of every instance sharing this handle (address lists before each add or
+/// delete) take turns on `dumps`.
 #[derive(Debug, Clone)]
 pub struct Netlink {
     handle: Handle,
+    dumps: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 fn request(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetlinkError {
@@ -228,11 +233,15 @@ impl Netlink {
     pub fn new() -> Result<Self, NetlinkError> {
         let (conn, handle, _) = rtnetlink::new_connection().map_err(NetlinkError::Open)?;
         tokio::spawn(conn);
-        Ok(Self { handle })
+        Ok(Self {
+            handle,
+            dumps: std::sync::Arc::default(),
+        })
     }
 
     /// Index and MAC of the interface called `name`.
     pub async fn link(&self, name: &str) -> Result<Link, NetlinkError> {
+        let _turn = self.dumps.lock().await;
         let mut links = self.handle.link().get().match_name(name).execute();
         let msg = match links.try_next().await {
             Ok(Some(msg)) => msg,
@@ -259,6 +268,7 @@ impl Netlink {
 
     /// Every address on interface `index`, in kernel order (primary IPv4 first).
     pub async fn addresses(&self, index: u32) -> Result<Vec<IfAddr>, NetlinkError> {
+        let _turn = self.dumps.lock().await;
         let mut stream = self
             .handle
             .address()
@@ -495,5 +505,22 @@ mod tests {
         );
         assert!(option_applied("preferred_lft 7") && option_applied("-nodad"));
         assert!(!option_applied("use_vmac") && !option_applied("track_group G1"));
+    }
+
+    /// Many instances listing addresses at once on one handle (a sync group leaving master
+    /// together) must all get an answer, never the kernel's EBUSY for overlapping dumps.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_dumps_take_turns() {
+        let nl = Netlink::new().expect("netlink socket");
+        let lo = nl.link("lo").await.expect("lo exists");
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..32 {
+            let nl = nl.clone();
+            tasks.spawn(async move { nl.addresses(lo.index).await });
+        }
+        while let Some(r) = tasks.join_next().await {
+            let addrs = r.expect("task").expect("dump answered");
+            assert!(addrs.iter().any(|a| a.addr.is_loopback()), "{addrs:?}");
+        }
     }
 }
