@@ -16,4 +16,5 @@ pub mod balance;
 pub mod config;
 pub mod diag;
 pub mod liveness;
+pub mod peers;
 pub mod vrrp;
