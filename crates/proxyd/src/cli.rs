@@ -1,7 +1,8 @@
 //! The command line (HAProxy's flags) and the process lifecycle around [`crate::run`].
 //!
 //! Owns argument parsing, `-c` check mode, loading the configuration before binding anything,
-//! daemonizing, the pid file and signals (SIGUSR1 graceful stop, SIGTERM/SIGINT immediate stop).
+//! daemonizing, the pid file, systemd notifications and signals (SIGUSR1 graceful stop,
+//! SIGTERM/SIGINT immediate stop, SIGHUP reload in this process).
 //! It must not contain proxy logic.
 
 use std::collections::BTreeMap;
@@ -126,7 +127,12 @@ pub fn main() -> ExitCode {
     };
     let code = rt.block_on(async move {
         let shutdown = Shutdown::new();
-        if let Err(e) = spawn_signals(shutdown.clone()) {
+        let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
+        let source = Source {
+            file: args.file.clone(),
+            env,
+        };
+        if let Err(e) = spawn_signals(shutdown.clone(), reload_tx, source) {
             tracing::error!(error = %e, "cannot install signal handlers");
             return ExitCode::from(1);
         }
@@ -145,7 +151,10 @@ pub fn main() -> ExitCode {
             tracing::error!(error = %e, "cannot drop privileges");
             return ExitCode::from(1);
         }
-        match proxy.serve(shutdown).await {
+        notify_systemd(&[sd_notify::NotifyState::Ready]);
+        let served = proxy.serve_with_reloads(shutdown, Some(reload_rx)).await;
+        notify_systemd(&[sd_notify::NotifyState::Stopping]);
+        match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %e, "proxyd failed");
@@ -269,14 +278,91 @@ fn init_tracing() {
         .try_init();
 }
 
-fn spawn_signals(shutdown: Shutdown) -> std::io::Result<()> {
+/// Where the configuration comes from (re-read on SIGHUP).
+struct Source {
+    file: PathBuf,
+    env: BTreeMap<String, String>,
+}
+
+fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::debug!(error = %e, "sd_notify failed");
+    }
+}
+
+/// SIGHUP: the file is loaded and checked as `-c` does (on a blocking thread), then handed to
+/// the serving loop; an invalid file changes nothing. systemd sees `RELOADING=1` then
+/// `READY=1`.
+async fn reload(source: &Source, tx: &tokio::sync::mpsc::Sender<crate::ReloadRequest>) {
+    let mut reloading = vec![sd_notify::NotifyState::Reloading];
+    if let Ok(m) = sd_notify::NotifyState::monotonic_usec_now() {
+        reloading.push(m);
+    }
+    notify_systemd(&reloading);
+    let (file, env) = (source.file.clone(), source.env.clone());
+    let loaded = tokio::task::spawn_blocking(move || {
+        let (config, diags) = lbcore::config::load_proxy(&file, &env);
+        let pre = config.as_ref().map(crate::check::preflight);
+        (config, diags, pre)
+    })
+    .await;
+    let file = source.file.display().to_string();
+    match loaded {
+        Err(e) => {
+            tracing::error!(%file, error = %e, "reload: loading the configuration failed; keeping the running configuration");
+        }
+        Ok((config, diags, pre)) => {
+            for d in diags.iter().chain(pre.iter().flat_map(|p| p.iter())) {
+                tracing::warn!(diagnostic = %d, "reload: configuration diagnostic");
+            }
+            let invalid = diags.has_errors() || pre.as_ref().is_some_and(|p| p.has_errors());
+            match config.filter(|_| !invalid) {
+                None => {
+                    tracing::error!(%file, "reload: configuration invalid; keeping the running configuration");
+                }
+                Some(config) => {
+                    let (reply, answer) = tokio::sync::oneshot::channel();
+                    let req = crate::ReloadRequest {
+                        config: Arc::new(config),
+                        reply,
+                    };
+                    if tx.send(req).await.is_err() {
+                        tracing::warn!("reload: not serving any more");
+                    } else {
+                        match answer.await {
+                            Ok(Ok(r)) => {
+                                tracing::info!(%file, kept = r.kept, bound = r.bound, closed = r.closed, "reload: new configuration serving")
+                            }
+                            Ok(Err(e)) => {
+                                tracing::error!(%file, error = %e, "reload: cannot apply the new configuration; keeping the running one")
+                            }
+                            Err(_) => tracing::warn!("reload: not serving any more"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
+}
+
+fn spawn_signals(
+    shutdown: Shutdown,
+    reloads: tokio::sync::mpsc::Sender<crate::ReloadRequest>,
+    source: Source,
+) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         loop {
             tokio::select! {
+                _ = hup.recv() => {
+                    tracing::info!("sighup: reloading the configuration");
+                    reload(&source, &reloads).await;
+                }
                 _ = usr1.recv() => {
                     tracing::info!("sigusr1: stop accepting, finishing connections");
                     shutdown.graceful.cancel();

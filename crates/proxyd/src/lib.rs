@@ -119,23 +119,226 @@ impl Proxy {
     /// Accepts and relays until `shutdown`: on `graceful`, stops accepting and returns once every
     /// connection has finished; on `hard`, closes every connection and returns.
     pub async fn serve(self, shutdown: Shutdown) -> Result<(), Error> {
-        let checks = CancellationToken::new();
-        let _stop_checks = checks.clone().drop_guard();
-        // Checkers drive `ServerState::usable` and `health` (`on-marked-down`); kept for the serve's life.
-        let _checkers = check::spawn_all(&self.shared, &checks);
+        self.serve_with_reloads(shutdown, None).await
+    }
+
+    /// [`Proxy::serve`], also applying the configurations received on `reloads` (SIGHUP) in this
+    /// process, as [`Generation::reload`] describes. Each request is answered once the new
+    /// generation serves (or why it was refused, the old one still serving).
+    pub async fn serve_with_reloads(
+        self,
+        shutdown: Shutdown,
+        mut reloads: Option<tokio::sync::mpsc::Receiver<ReloadRequest>>,
+    ) -> Result<(), Error> {
         let tracker = TaskTracker::new();
-        for l in self.listeners {
-            let shared = self.shared.clone();
-            let sd = shutdown.clone();
-            let tr = tracker.clone();
-            tracker.spawn(listener::accept_loop(l, shared, sd, tr));
+        let mut generation = Generation::start(
+            self.shared,
+            self.listeners,
+            self.current,
+            shutdown.clone(),
+            tracker.clone(),
+        );
+        loop {
+            let request = tokio::select! {
+                () = shutdown.graceful.cancelled() => break,
+                () = shutdown.hard.cancelled() => break,
+                r = async { reloads.as_mut()?.recv().await }, if reloads.is_some() => r,
+            };
+            match request {
+                Some(req) => {
+                    let result = generation.reload(req.config).await;
+                    let _ = req.reply.send(result);
+                }
+                None => reloads = None,
+            }
         }
+        // The accept loops see the same shutdown and hand their sockets back: closed here.
+        drop(generation.stop_accepting().await);
+        generation.checks.cancel();
         tracker.close();
         tokio::select! {
             () = tracker.wait() => {}
             () = shutdown.hard.cancelled() => {}
         }
         Ok(())
+    }
+}
+
+/// A new configuration to apply, and where to say how it went.
+#[derive(Debug)]
+pub struct ReloadRequest {
+    /// The configuration, already loaded and validated (`-c` clean).
+    pub config: Arc<ProxyConfig>,
+    /// The outcome: what was kept, bound and closed, or why nothing changed.
+    pub reply: tokio::sync::oneshot::Sender<Result<ReloadReport, Error>>,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Listening sockets carried over as they were.
+    pub kept: usize,
+    /// Newly bound.
+    pub bound: usize,
+    /// Closed (their bind is gone).
+    pub closed: usize,
+}
+
+/// The run-time state in force with its accept loops and health checkers. Sessions are not
+/// part of it: each holds the generation it started in until it ends, so a reload never
+/// touches an established connection.
+struct Generation {
+    shared: Arc<Shared>,
+    current: tokio::sync::watch::Sender<Arc<Shared>>,
+    shutdown: Shutdown,
+    tracker: TaskTracker,
+    /// Ends the accept loops (they hand their sockets back).
+    handover: CancellationToken,
+    loops: Vec<tokio::task::JoinHandle<listener::Listener>>,
+    checks: CancellationToken,
+    _checkers: Vec<check::Checker>,
+}
+
+impl Generation {
+    fn start(
+        shared: Arc<Shared>,
+        listeners: Vec<listener::Listener>,
+        current: tokio::sync::watch::Sender<Arc<Shared>>,
+        shutdown: Shutdown,
+        tracker: TaskTracker,
+    ) -> Self {
+        let checks = CancellationToken::new();
+        // Checkers drive `ServerState::usable` and `health` (`on-marked-down`).
+        let checkers = check::spawn_all(&shared, &checks);
+        let handover = CancellationToken::new();
+        let loops = listeners
+            .into_iter()
+            .map(|l| {
+                tokio::spawn(listener::accept_until(
+                    l,
+                    shared.clone(),
+                    shutdown.clone(),
+                    tracker.clone(),
+                    handover.clone(),
+                ))
+            })
+            .collect();
+        current.send_replace(shared.clone());
+        Generation {
+            shared,
+            current,
+            shutdown,
+            tracker,
+            handover,
+            loops,
+            checks,
+            _checkers: checkers,
+        }
+    }
+
+    /// Ends the accept loops and takes their sockets back.
+    async fn stop_accepting(&mut self) -> Vec<listener::Listener> {
+        self.handover.cancel();
+        let mut out = Vec::new();
+        for l in self.loops.drain(..) {
+            match l.await {
+                Ok(l) => out.push(l),
+                Err(e) => tracing::error!(error = %e, "accept loop failed"),
+            }
+        }
+        out
+    }
+
+    /// Replaces this generation with one for `config`, in this process (HAProxy needs a new
+    /// process and `-sf`; here nothing is handed between processes):
+    /// 1. every bind the running configuration lacks is bound first; if one fails, nothing
+    ///    changes and the error is returned;
+    /// 2. the accept loops stop and give their sockets back (a connection arriving meanwhile
+    ///    waits in the kernel backlog: none is refused);
+    /// 3. the next generation is built sharing what names the same thing ([`Shared::next`]:
+    ///    server health, operator states and weights, counters, slots, stick tables);
+    /// 4. sockets still configured are reused (their backlog set to the new `maxconn`), the
+    ///    others closed; accept loops start on the new generation; health checkers restart,
+    ///    each continuing from what its predecessor knew.
+    ///
+    /// Established connections keep the generation they started in until they end.
+    async fn reload(&mut self, config: Arc<ProxyConfig>) -> Result<ReloadReport, Error> {
+        let held: Vec<(SocketAddr, bool)> = self
+            .shared
+            .config
+            .frontends
+            .iter()
+            .flat_map(|f| f.binds.iter().map(|b| (b.addr, b.transparent)))
+            .collect();
+        let global = config
+            .global
+            .maxconn
+            .unwrap_or(state::DEFAULT_GLOBAL_MAXCONN);
+        let mut fresh = Vec::new();
+        for fe in &config.frontends {
+            let backlog = listener::backlog(fe.maxconn.unwrap_or(global));
+            for b in &fe.binds {
+                if held.contains(&(b.addr, b.transparent)) {
+                    continue;
+                }
+                let sock = listener::bind(b.addr, b.transparent, backlog).map_err(|source| {
+                    Error::Bind {
+                        addr: b.addr,
+                        source,
+                    }
+                })?;
+                fresh.push(((b.addr, b.transparent), sock));
+            }
+        }
+        let mut old = self.stop_accepting().await;
+        let shared = Arc::new(Shared::next(config.clone(), Some(&self.shared)));
+        let mut report = ReloadReport {
+            bound: fresh.len(),
+            ..ReloadReport::default()
+        };
+        let mut listeners = Vec::new();
+        for (fi, fe) in config.frontends.iter().enumerate() {
+            let backlog = listener::backlog(fe.maxconn.unwrap_or(global));
+            for b in &fe.binds {
+                let key = (b.addr, b.transparent);
+                let socket = if let Some(i) = old.iter().position(|l| l.key == key) {
+                    let l = old.swap_remove(i);
+                    if let Err(e) = socket2::SockRef::from(&l.socket).listen(backlog) {
+                        tracing::warn!(addr = %b.addr, error = %e, "cannot update the listen backlog");
+                    }
+                    report.kept += 1;
+                    l.socket
+                } else if let Some(i) = fresh.iter().position(|(k, _)| *k == key) {
+                    fresh.swap_remove(i).1
+                } else {
+                    // Two binds of one address in the new file: the first took the socket.
+                    continue;
+                };
+                listeners.push(listener::Listener::new(fi, socket, b));
+            }
+        }
+        report.closed = old.len();
+        for l in &old {
+            tracing::info!(addr = %l.key.0, "listener closed by reload");
+        }
+        drop(old);
+        // The old checkers stop before the new ones read what they knew.
+        self.checks.cancel();
+        let next = Generation::start(
+            shared,
+            listeners,
+            self.current.clone(),
+            self.shutdown.clone(),
+            self.tracker.clone(),
+        );
+        *self = next;
+        tracing::info!(
+            kept = report.kept,
+            bound = report.bound,
+            closed = report.closed,
+            "reload complete"
+        );
+        Ok(report)
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::{Shared, Shutdown, session};
@@ -28,6 +29,9 @@ pub fn backlog(maxconn: u32) -> i32 {
 pub struct Listener {
     /// Index of the frontend in the configuration.
     pub frontend: usize,
+    /// What it was bound for: the configured address and `transparent` (a reload keeps the
+    /// socket of a bind that is still configured).
+    pub key: (SocketAddr, bool),
     /// The socket.
     pub socket: TcpListener,
     /// The local address every accepted connection has, when the bind names one address and
@@ -43,6 +47,7 @@ impl Listener {
             .flatten();
         Listener {
             frontend,
+            key: (bind.addr, bind.transparent),
             socket,
             local,
         }
@@ -136,12 +141,26 @@ pub async fn accept_loop(
     shutdown: Shutdown,
     tracker: TaskTracker,
 ) {
+    accept_until(l, shared, shutdown, tracker, CancellationToken::new()).await;
+}
+
+/// [`accept_loop`] that also ends when `handover` is cancelled (a reload), giving the listener
+/// back. Accepting is cancel-safe: a connection not accepted yet stays in the kernel backlog for
+/// the next accept loop, so a reload refuses nothing.
+pub async fn accept_until(
+    l: Listener,
+    shared: Arc<Shared>,
+    shutdown: Shutdown,
+    tracker: TaskTracker,
+    handover: CancellationToken,
+) -> Listener {
     let (fe, local) = (l.frontend, l.local);
     let mut errors = AcceptErrors::default();
     loop {
         // Backpressure: hold a global then a frontend slot before accepting, so a full proxy
         // leaves new connections in the kernel backlog (HAProxy stops polling the listener).
         let permits = tokio::select! {
+            () = handover.cancelled() => break,
             () = shutdown.graceful.cancelled() => break,
             () = shutdown.hard.cancelled() => break,
             p = async {
@@ -152,6 +171,7 @@ pub async fn accept_loop(
         };
         let (Ok(g), Ok(f)) = permits else { break };
         let accepted = tokio::select! {
+            () = handover.cancelled() => break,
             () = shutdown.graceful.cancelled() => break,
             () = shutdown.hard.cancelled() => break,
             a = l.socket.accept() => a,
@@ -178,4 +198,5 @@ pub async fn accept_loop(
         }
     }
     tracing::debug!(frontend = %shared.config.frontends[fe].name, "listener stopped");
+    l
 }

@@ -342,7 +342,7 @@ pub struct Shared {
     pub frontend_slots: Vec<Arc<Semaphore>>,
     /// Connections being served process-wide (HAProxy's `%ac`). The slots alone over-count:
     /// each accept loop holds the next connection's permits while it waits.
-    pub active: AtomicU32,
+    pub active: Arc<AtomicU32>,
     /// Connections being served per frontend (`%fc`), indexed like `config.frontends`.
     pub frontend_active: Vec<Arc<AtomicU32>>,
     /// Per-frontend counters, indexed like `config.frontends`.
@@ -532,7 +532,7 @@ impl Shared {
             .collect();
         Shared {
             global_slots,
-            active: AtomicU32::new(prev.map_or(0, |p| p.active.load(Ordering::Relaxed))),
+            active: prev.map_or_else(Arc::default, |p| p.active.clone()),
             frontend_active,
             frontend_counters,
             started: now(),

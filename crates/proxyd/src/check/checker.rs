@@ -233,6 +233,28 @@ impl ServerCheck {
         })
     }
 
+    /// Continues from `prev`, the checker a reload replaces: a server it had marked DOWN starts
+    /// DOWN (it needs `rise` successes), and its last result stays visible. A server that was UP
+    /// starts UP as at startup (the transitional count is not carried).
+    pub fn carry(&self, spec: &CheckSpec, prev: &ServerCheck) {
+        let up = prev
+            .health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_up();
+        if !up {
+            *self.health.lock().unwrap_or_else(|e| e.into_inner()) = Health::new_down(
+                spec.rise,
+                spec.fall,
+                spec.inter,
+                Some(spec.fastinter),
+                Some(spec.downinter),
+            );
+            self.up.send_replace(false);
+        }
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = prev.last();
+    }
+
     /// The state as the stats page shows it (`UP`, `UP 2/3`, `DOWN`, `DOWN 1/2`).
     pub fn state(&self) -> HealthState {
         self.health
@@ -430,7 +452,18 @@ pub fn spawn_all(shared: &Arc<crate::state::Shared>, shutdown: &CancellationToke
             })
             .collect();
         for (si, srv) in be.servers.iter().enumerate() {
+            let st = &shared.backends[bi].servers[si];
+            // What a previous generation's checker knew (a reload): carried below.
+            let prev = st
+                .check
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
             if !srv.check || srv.disabled {
+                // Unchecked servers count as UP (HAProxy), whatever an earlier checker said.
+                if !st.is_up() {
+                    flag(si).set(true);
+                }
                 continue;
             }
             let spec = match CheckSpec::from_server(
@@ -446,6 +479,9 @@ pub fn spawn_all(shared: &Arc<crate::state::Shared>, shutdown: &CancellationToke
                 }
             };
             let state = ServerCheck::new(&spec, flag(si));
+            if let Some(prev) = &prev {
+                state.carry(&spec, prev);
+            }
             *shared.backends[bi].servers[si]
                 .check
                 .lock()
