@@ -16,5 +16,6 @@ pub mod balance;
 pub mod config;
 pub mod diag;
 pub mod liveness;
+pub mod runtime_api;
 pub mod peers;
 pub mod vrrp;
