@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::diag::Span;
+use crate::diag::{Diagnostics, Span};
 
 /// Default health-check interval (`inter`), HAProxy's 2000 ms.
 pub const DEFAULT_INTER: Duration = Duration::from_millis(2000);
@@ -37,6 +37,8 @@ pub struct ProxyConfig {
     pub backends: Vec<Backend>,
     /// `listen` sections in `mode http` with `stats enable` (the only HTTP proxies accepted).
     pub stats: Vec<StatsListener>,
+    /// `peers` sections (stick-table replication), in file order.
+    pub peers: Vec<PeersSection>,
 }
 
 impl ProxyConfig {
@@ -48,6 +50,30 @@ impl ProxyConfig {
     /// The frontend named `name`.
     pub fn frontend(&self, name: &str) -> Option<&Frontend> {
         self.frontends.iter().find(|f| f.name == name)
+    }
+
+    /// The `peers` section named `name`.
+    pub fn peers_section(&self, name: &str) -> Option<&PeersSection> {
+        self.peers.iter().find(|p| p.name == name)
+    }
+
+    /// Checks that every enabled `peers` section has a peer named `local` (the host name,
+    /// `-L NAME` or `localpeer`): an error for each one that does not. HAProxy drops such a
+    /// section with a warning, silently turning replication off (reference §1.5); proxyd refuses.
+    pub fn check_local_peer(&self, local: &str, d: &mut Diagnostics) {
+        for s in self.peers.iter().filter(|s| !s.disabled) {
+            if s.local(local).is_none() {
+                let names: Vec<&str> = s.peers.iter().map(|p| p.name.as_str()).collect();
+                d.error(
+                    &s.span,
+                    format!(
+                        "peers section '{}' has no peer named '{local}', the local peer name (the host name unless set with -L NAME or 'localpeer'); its peers are: {}",
+                        s.name,
+                        names.join(", ")
+                    ),
+                );
+            }
+        }
     }
 }
 
@@ -75,6 +101,8 @@ pub struct Global {
     /// `ssl-server-verify none|required`: the `verify` of servers that do not set one
     /// (HAProxy's default is `required`).
     pub ssl_server_verify: Verify,
+    /// `localpeer <name>`: the local peer name when proxyd runs without `-L` (else the host name).
+    pub localpeer: Option<String>,
 }
 
 /// One `log <addr> [len n] [format f] <facility> [max [min]]` target.
@@ -317,7 +345,8 @@ pub struct StickTable {
     pub expire: Option<Duration>,
     /// `nopurge`.
     pub nopurge: bool,
-    /// `peers` section named (replication is not implemented; kept for reporting).
+    /// `peers <section>`: the entries are replicated to the section's other peers (checked to
+    /// name a section of [`ProxyConfig::peers`]).
     pub peers: Option<String>,
 }
 
@@ -328,6 +357,43 @@ pub enum StickKey {
     Ip,
     /// `type ipv6`.
     Ipv6,
+}
+
+/// A `peers <name>` section: the proxyd processes that replicate the stick tables naming it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeersSection {
+    /// Section name.
+    pub name: String,
+    /// Peers in file order (`peer NAME ADDR:PORT`, or `server NAME [ADDR:PORT]` with the
+    /// section's `bind` address given to the peer without one), names unique.
+    pub peers: Vec<Peer>,
+    /// `disabled`: the section is kept but nothing is replicated.
+    pub disabled: bool,
+    /// Where the section starts.
+    pub span: Span,
+}
+
+impl PeersSection {
+    /// The peer named `local` (this process), if any.
+    pub fn local(&self, local: &str) -> Option<&Peer> {
+        self.peers.iter().find(|p| p.name == local)
+    }
+
+    /// Every peer but `local`: the ones this process connects to.
+    pub fn remotes<'a>(&'a self, local: &'a str) -> impl Iterator<Item = &'a Peer> + 'a {
+        self.peers.iter().filter(move |p| p.name != local)
+    }
+}
+
+/// One peer of a `peers` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Peer name (the local one is the host name or `-L NAME`).
+    pub name: String,
+    /// Where it listens for its peers (the local peer binds it; the others are connected to).
+    pub addr: SocketAddr,
+    /// The `peer` / `server` line.
+    pub span: Span,
 }
 
 /// `stick on src [table t]`.

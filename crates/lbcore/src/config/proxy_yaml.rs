@@ -7,8 +7,9 @@
 //! - `key: value` → `key value` (the value is split into words with haproxy.cfg's lexical rules);
 //! - `key: [a, b]` → `key a` and `key b`; `key: {sub: v}` → `key sub v` (nesting composes);
 //! - `key: true` or `key:` (empty) → `key`; `key: false` → nothing;
-//! - top level: `global:` and `defaults:` mappings, and `frontend:`, `backend:`, `listen:`
-//!   mappings of proxy name → keyword mapping, read in document order;
+//! - top level: `global:` and `defaults:` mappings, and `frontend:`, `backend:`, `listen:`,
+//!   `peers:` mappings of section name → keyword mapping, read in document order (so
+//!   `peers: {lbpair: {peer: {lb1: "192.0.2.11:10000"}}}` is `peers lbpair` / `peer lb1 …`);
 //! - `${VAR}`, `$VAR`, `${VAR-default}` expand anywhere in a value (YAML quotes are YAML's).
 //!
 //! Positions come from yaml-rust2's marked events. Must not read any file but the one given,
@@ -26,7 +27,9 @@ use super::haproxy::parser;
 use super::proxy::ProxyConfig;
 use crate::diag::{Diagnostics, Span, did_you_mean};
 
-const TOP: &[&str] = &["global", "defaults", "frontend", "backend", "listen"];
+const TOP: &[&str] = &[
+    "global", "defaults", "frontend", "backend", "listen", "peers",
+];
 
 /// Parses proxyd YAML `text` read from `path`; `env` feeds `${VAR}` expansion. Returns
 /// `Some(config)` iff no diagnostic is an error.
@@ -61,7 +64,7 @@ pub fn parse_str(
         Some(Node::Map(entries, _)) => cx.top(&entries, &mut lines),
         Some(other) => cx.d.error(
             other.span(),
-            "the document must be a mapping of global, defaults, frontend, backend, listen",
+            "the document must be a mapping of global, defaults, frontend, backend, listen, peers",
         ),
         None => {
             cx.d.error(&Span::new(file.clone(), 1, 1), "unreadable YAML document")
@@ -167,7 +170,7 @@ impl Cx<'_> {
                     lines.push(Line { words: vec![head] });
                     self.body(v, lines);
                 }
-                "frontend" | "backend" | "listen" => {
+                "frontend" | "backend" | "listen" | "peers" => {
                     let Node::Map(proxies, _) = v else {
                         self.d.error(
                             v.span(),
@@ -197,7 +200,7 @@ impl Cx<'_> {
                         .unwrap_or_default();
                     self.d.error(
                         &sp,
-                        format!("unknown top-level key '{name}': global, defaults, frontend, backend or listen expected{hint}"),
+                        format!("unknown top-level key '{name}': global, defaults, frontend, backend, listen or peers expected{hint}"),
                     );
                 }
             }

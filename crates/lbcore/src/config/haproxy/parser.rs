@@ -16,7 +16,6 @@ use crate::diag::{Diagnostics, Span, did_you_mean};
 
 const SECTIONS: &[&str] = &["global", "defaults", "frontend", "backend", "listen"];
 const IGNORED_SECTIONS: &[&str] = &[
-    "peers",
     "userlist",
     "resolvers",
     "mailers",
@@ -38,6 +37,7 @@ const GLOBAL_KW: &[&str] = &[
     "daemon",
     "nbthread",
     "ssl-server-verify",
+    "localpeer",
 ];
 const GLOBAL_UNIMPL: &[&str] = &[
     "chroot",
@@ -60,7 +60,6 @@ const GLOBAL_UNIMPL: &[&str] = &[
     "mworker-max-reloads",
     "node",
     "description",
-    "localpeer",
     "log-send-hostname",
     "log-tag",
     "ulimit-n",
@@ -434,6 +433,7 @@ enum Section {
     None,
     Global,
     Proxy(Kind),
+    Peers,
     Ignored,
 }
 
@@ -442,6 +442,17 @@ struct Parser<'a> {
     global: Global,
     defaults: Draft,
     proxies: Vec<Proxy>,
+    peers: Vec<DraftPeers>,
+}
+
+/// A `peers` section while it is being read.
+struct DraftPeers {
+    name: String,
+    span: Span,
+    bind: Option<(SocketAddr, Span)>,
+    // Name, address (`None`: `server NAME` alone, the local peer listening on `bind`), line.
+    peers: Vec<(String, Option<SocketAddr>, Span)>,
+    disabled: bool,
 }
 
 /// Reads every statement of `lines` into a [`ProxyConfig`], reporting problems into `d`. The
@@ -453,6 +464,7 @@ pub fn parse(lines: &[Line], file: &Path, d: &mut Diagnostics) -> ProxyConfig {
         global: Global::default(),
         defaults: Draft::default(),
         proxies: Vec::new(),
+        peers: Vec::new(),
     };
     let mut section = Section::None;
     for line in lines {
@@ -475,6 +487,7 @@ pub fn parse(lines: &[Line], file: &Path, d: &mut Diagnostics) -> ProxyConfig {
             ),
             Section::Global => p.global_kw(&line.words),
             Section::Proxy(kind) => p.proxy_kw(kind, &line.words),
+            Section::Peers => p.peers_kw(&line.words),
             Section::Ignored => {}
         }
     }
@@ -495,6 +508,10 @@ impl Parser<'_> {
                 format!("section '{kw}' is valid HAProxy but not implemented by proxyd; its content is ignored"),
             );
             return Some(Section::Ignored);
+        }
+        if kw == "peers" {
+            self.peers_start(w);
+            return Some(Section::Peers);
         }
         if !SECTIONS.contains(&kw) {
             return None;
@@ -659,6 +676,12 @@ impl Parser<'_> {
                 }
             }
             "stats" => self.global_stats(w),
+            "localpeer" => {
+                if let Some(a) = self.need(w, 1, "a peer name") {
+                    self.global.localpeer = Some(a.text.clone());
+                }
+                self.extra(w, 2);
+            }
             "ssl-server-verify" => {
                 if let Some(a) = self.need(w, 1, "none or required") {
                     match a.text.as_str() {
@@ -1641,7 +1664,6 @@ impl Parser<'_> {
                 }
                 "peers" => {
                     if let Some(t) = self.need(w, i + 1, "a peers section name") {
-                        self.d.warning(&t.span, format!("stick-table replication ('peers {}') is not implemented by proxyd; the table stays local", t.text));
                         table.peers = Some(t.text.clone());
                     }
                     i += 2;
@@ -2040,7 +2062,9 @@ impl Parser<'_> {
             frontends: Vec::new(),
             backends: Vec::new(),
             stats: Vec::new(),
+            peers: Vec::new(),
         };
+        cfg.peers = self.finish_peers();
         let proxies = std::mem::take(&mut self.proxies);
         // Duplicate names: two proxies clash when they share a capability (CFG §4).
         for (i, p) in proxies.iter().enumerate() {
@@ -2092,6 +2116,28 @@ impl Parser<'_> {
                 .map(|c| format!("; did you mean '{c}'?"))
                 .unwrap_or_default()
         };
+        // A table names an existing `peers` section (HAProxy: "unable to find sync peers").
+        let sections: Vec<&str> = cfg.peers.iter().map(|s| s.name.as_str()).collect();
+        for p in proxies.iter().filter(|p| p.kind.has_backend()) {
+            if let Some((
+                StickTable {
+                    peers: Some(ps), ..
+                },
+                span,
+            )) = &p.draft.stick_table
+                && !sections.contains(&ps.as_str())
+            {
+                self.d.error(
+                    span,
+                    format!(
+                        "{} '{}': stick-table refers to unknown peers section '{ps}'{}",
+                        p.kind.word(),
+                        p.name,
+                        hint(ps, &sections)
+                    ),
+                );
+            }
+        }
         for p in &proxies {
             let dr = &p.draft;
             if dr.mode == Some(Mode::Http) {
@@ -2449,6 +2495,193 @@ impl Parser<'_> {
             }
         }
         cfg
+    }
+}
+
+impl Parser<'_> {
+    fn peers_start(&mut self, w: &[Word]) {
+        let name = match w.get(1) {
+            Some(n) => n.text.clone(),
+            None => {
+                self.d.error(&w[0].span, "'peers' needs a name");
+                String::new()
+            }
+        };
+        self.extra(w, 2);
+        if !name.is_empty()
+            && let Some(prev) = self.peers.iter().find(|p| p.name == name)
+        {
+            self.d.error(
+                &w[0].span,
+                format!(
+                    "peers section '{name}' has the same name as another peers section declared at {}",
+                    prev.span
+                ),
+            );
+        }
+        self.peers.push(DraftPeers {
+            name,
+            span: w[0].span.clone(),
+            bind: None,
+            peers: Vec::new(),
+            disabled: false,
+        });
+    }
+
+    /// A peer address: `ip:port` (IPv6 in brackets), a port required.
+    fn peer_addr(&mut self, w: &Word) -> Option<SocketAddr> {
+        match parse_server_addr(&w.text) {
+            Ok((ip, Some(port))) => Some(SocketAddr::new(ip, port)),
+            Ok((_, None)) => {
+                self.d.error(
+                    &w.span,
+                    format!("peer address '{}' needs a port ('addr:port')", w.text),
+                );
+                None
+            }
+            Err(e) => {
+                self.d.error(&w.span, e);
+                None
+            }
+        }
+    }
+
+    fn peers_kw(&mut self, w: &[Word]) {
+        let kw = w[0].text.as_str();
+        let mut add = None;
+        match kw {
+            "peer" => {
+                if let Some(n) = self.need(w, 1, "a peer name and an address")
+                    && let Some(a) = self.need(w, 2, "an address (addr:port)")
+                {
+                    add = Some((n.text.clone(), self.peer_addr(a), true));
+                }
+                self.extra(w, 3);
+            }
+            "server" => {
+                if let Some(n) = self.need(w, 1, "a peer name") {
+                    let addr = w.get(2).map(|a| self.peer_addr(a));
+                    match addr {
+                        Some(a) => add = Some((n.text.clone(), a, true)),
+                        None => add = Some((n.text.clone(), None, false)),
+                    }
+                }
+                self.extra(w, 3);
+            }
+            "bind" => {
+                if let Some(a) = self.need(w, 1, "an address (addr:port)") {
+                    let addr = match parse_bind_one(&a.text) {
+                        Ok((ip, lo, hi)) if lo == hi => Some(SocketAddr::new(ip, lo)),
+                        Ok(_) => {
+                            self.d.error(
+                                &a.span,
+                                format!("peers 'bind' takes one port, not a range: '{}'", a.text),
+                            );
+                            None
+                        }
+                        Err(e) => {
+                            self.d.error(&a.span, e);
+                            None
+                        }
+                    };
+                    if let Some(d) = self.peers.last_mut() {
+                        if let Some((_, prev)) = &d.bind {
+                            let msg = format!("only one 'bind' per peers section (the first is at {prev})");
+                            self.d.error(&w[0].span, msg);
+                        } else if let Some(addr) = addr {
+                            d.bind = Some((addr, w[0].span.clone()));
+                        }
+                    }
+                }
+                self.extra(w, 2);
+            }
+            "disabled" | "enabled" => {
+                if let Some(d) = self.peers.last_mut() {
+                    d.disabled = kw == "disabled";
+                }
+                self.extra(w, 1);
+            }
+            "table" => self.d.error(
+                &w[0].span,
+                "'table' in a peers section is not supported by proxyd; declare the stick-table in a backend with 'peers <section>'",
+            ),
+            "default-server" | "default-bind" | "log" => {
+                self.unimplemented(&w[0], "peers keyword");
+            }
+            _ => self.unknown(
+                &w[0],
+                "peers",
+                &["peer", "server", "bind", "disabled", "enabled"],
+            ),
+        }
+        let Some((name, addr, addressed)) = add else {
+            return;
+        };
+        // The name's position: in YAML, `peer:` is one key for every peer.
+        let span = w.get(1).map_or(&w[0].span, |n| &n.span).clone();
+        let Some(d) = self.peers.last_mut() else {
+            return;
+        };
+        if let Some((_, _, prev)) = d.peers.iter().find(|(n, _, _)| *n == name) {
+            let msg = format!(
+                "peers section '{}': another peer named '{name}' was already defined at {prev}",
+                d.name
+            );
+            self.d.error(&span, msg);
+            return;
+        }
+        // An address that did not parse was reported; keep the peer out of the section.
+        if addressed && addr.is_none() {
+            return;
+        }
+        d.peers.push((name, addr, span));
+    }
+
+    fn finish_peers(&mut self) -> Vec<PeersSection> {
+        let mut out = Vec::new();
+        for d in std::mem::take(&mut self.peers) {
+            let unaddressed: Vec<&(String, Option<SocketAddr>, Span)> =
+                d.peers.iter().filter(|(_, a, _)| a.is_none()).collect();
+            for (n, _, span) in unaddressed.iter().skip(1) {
+                self.d.error(
+                    span,
+                    format!("peers section '{}': peer '{n}' has no address; only the local peer may omit it (it listens on 'bind')", d.name),
+                );
+            }
+            match (&d.bind, unaddressed.first()) {
+                (None, Some((n, _, span))) => self.d.error(
+                    span,
+                    format!("peers section '{}': peer '{n}' has no address and the section has no 'bind ADDR:PORT'", d.name),
+                ),
+                (Some((_, span)), None) => self.d.error(
+                    span,
+                    format!("peers section '{}': 'bind' is the local peer's address, but no 'server NAME' line without an address names the local peer", d.name),
+                ),
+                _ => {}
+            }
+            if d.peers.is_empty() {
+                self.d
+                    .error(&d.span, format!("peers section '{}' has no peer", d.name));
+            }
+            let bind = d.bind.as_ref().map(|(a, _)| *a);
+            out.push(PeersSection {
+                name: d.name,
+                peers: d
+                    .peers
+                    .into_iter()
+                    .filter_map(|(name, addr, span)| {
+                        Some(Peer {
+                            name,
+                            addr: addr.or(bind)?,
+                            span,
+                        })
+                    })
+                    .collect(),
+                disabled: d.disabled,
+                span: d.span,
+            });
+        }
+        out
     }
 }
 
