@@ -44,6 +44,8 @@ use std::time::{Duration, Instant};
 
 use bytes::BufMut;
 
+use crate::config::proxy::PeersSection;
+
 /// Protocol major version: a peer with another major version is refused.
 pub const VERSION_MAJOR: u8 = 1;
 /// Protocol minor version: compatible additions (new message types, skipped by older peers).
@@ -443,32 +445,29 @@ pub fn decode(body: &[u8]) -> Result<Message, DecodeError> {
     Ok(msg)
 }
 
-/// What the accepting peer knows to judge a hello.
-#[derive(Debug, Clone, Copy)]
-pub struct HelloContext<'a> {
-    /// Sections this process runs, each with its local peer name and its remote peers (name,
-    /// configured address).
-    pub sections: &'a [(&'a str, &'a str, &'a [(&'a str, IpAddr)])],
-    /// Source address of the connection.
-    pub from_addr: IpAddr,
-}
-
-/// Judges a hello: version, section, names, and the source address against the one configured
-/// for the claimed peer (an unspecified configured address accepts any).
-pub fn check_hello(h: &Hello, cx: HelloContext<'_>) -> HelloStatus {
+/// Judges a hello received on a connection from `from_addr` by the process whose peer name is
+/// `local` in each of `sections`: version, section, names, and the source address against the one
+/// configured for the claimed peer (an unspecified configured address accepts any source).
+pub fn check_hello(
+    h: &Hello,
+    sections: &[&PeersSection],
+    local: &str,
+    from_addr: IpAddr,
+) -> HelloStatus {
     if h.major != VERSION_MAJOR {
         return HelloStatus::BadVersion;
     }
-    let Some((_, local, remotes)) = cx.sections.iter().find(|(s, _, _)| *s == h.section) else {
+    let Some(section) = sections.iter().find(|s| s.name == h.section) else {
         return HelloStatus::UnknownSection;
     };
-    if h.to != *local {
+    if h.to != local {
         return HelloStatus::WrongPeer;
     }
-    let Some((_, addr)) = remotes.iter().find(|(n, _)| *n == h.from && *n != *local) else {
+    let Some(peer) = section.remotes(local).find(|p| p.name == h.from) else {
         return HelloStatus::UnknownPeer;
     };
-    if !addr.is_unspecified() && addr.to_canonical() != cx.from_addr.to_canonical() {
+    let ip = peer.addr.ip();
+    if !ip.is_unspecified() && ip.to_canonical() != from_addr.to_canonical() {
         return HelloStatus::WrongAddress;
     }
     HelloStatus::Ok
@@ -718,19 +717,27 @@ mod tests {
     #[test]
     fn hellos_are_judged_by_version_section_names_and_address() {
         let a: IpAddr = "192.0.2.11".parse().unwrap();
-        let b: IpAddr = "192.0.2.12".parse().unwrap();
-        let remotes = [("lb1", a), ("lb2", b)];
-        let sections = [("lbpair", "lb2", &remotes[..])];
-        let cx = HelloContext {
-            sections: &sections,
-            from_addr: a,
+        let peer = |name: &str, addr: &str| crate::config::proxy::Peer {
+            name: name.into(),
+            addr: addr.parse().unwrap(),
+            span: crate::diag::Span::file_start("t.cfg"),
         };
+        let section = PeersSection {
+            name: "lbpair".into(),
+            peers: vec![
+                peer("lb1", "192.0.2.11:10000"),
+                peer("lb2", "192.0.2.12:10000"),
+            ],
+            disabled: false,
+            span: crate::diag::Span::file_start("t.cfg"),
+        };
+        let sections = [&section];
         let ok = hello();
-        assert_eq!(check_hello(&ok, cx), HelloStatus::Ok);
+        assert_eq!(check_hello(&ok, &sections, "lb2", a), HelloStatus::Ok);
         let with = |f: &dyn Fn(&mut Hello)| {
             let mut h = hello();
             f(&mut h);
-            check_hello(&h, cx)
+            check_hello(&h, &sections, "lb2", a)
         };
         assert_eq!(with(&|h| h.major = 2), HelloStatus::BadVersion);
         assert_eq!(with(&|h| h.minor = 9), HelloStatus::Ok);
@@ -745,16 +752,13 @@ mod tests {
         );
         // A peer cannot claim the receiver's own name.
         assert_eq!(with(&|h| h.from = "lb2".into()), HelloStatus::UnknownPeer);
-        let elsewhere = HelloContext {
-            from_addr: "192.0.2.99".parse().unwrap(),
-            ..cx
-        };
-        assert_eq!(check_hello(&ok, elsewhere), HelloStatus::WrongAddress);
-        let mapped = HelloContext {
-            from_addr: "::ffff:192.0.2.11".parse().unwrap(),
-            ..cx
-        };
-        assert_eq!(check_hello(&ok, mapped), HelloStatus::Ok);
+        let elsewhere: IpAddr = "192.0.2.99".parse().unwrap();
+        assert_eq!(
+            check_hello(&ok, &sections, "lb2", elsewhere),
+            HelloStatus::WrongAddress
+        );
+        let mapped: IpAddr = "::ffff:192.0.2.11".parse().unwrap();
+        assert_eq!(check_hello(&ok, &sections, "lb2", mapped), HelloStatus::Ok);
     }
 
     fn upd(server_id: u32, ms: Option<u64>) -> Update {
@@ -794,6 +798,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_methods)] // A test needs some instant to count from.
     fn received_expiry_sets_the_learn_instant() {
         let now = Instant::now() + Duration::from_secs(100_000);
         let e = Some(Duration::from_secs(60));
@@ -903,13 +908,214 @@ mod tests {
                 v[i % n] ^= b;
             }
             let cut = cut % (v.len() + 1);
-            match decode_stream(&v[..cut]) {
-                Ok(Some((_, used))) => prop_assert!(used <= cut),
-                Ok(None) | Err(_) => {}
+            if let Ok(Some((_, used))) = decode_stream(&v[..cut]) {
+                prop_assert!(used <= cut);
             }
             if v.len() > HEADER_LEN {
                 let _ = decode(&v[HEADER_LEN..]);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    //! The `peers` parts of the configuration (haproxy.cfg and YAML front ends, the model's
+    //! local-peer check), next to the protocol they configure.
+
+    use std::collections::BTreeMap;
+    use std::net::SocketAddr;
+    use std::path::Path;
+
+    use crate::config::proxy::ProxyConfig;
+    use crate::diag::Diagnostics;
+
+    fn cfg(text: &str) -> (Option<ProxyConfig>, String) {
+        let (c, d) = crate::config::haproxy::parse_str(text, Path::new("t.cfg"), &BTreeMap::new());
+        (c, d.to_string())
+    }
+
+    fn yaml(text: &str) -> (Option<ProxyConfig>, String) {
+        let (c, d) =
+            crate::config::proxy_yaml::parse_str(text, Path::new("p.yaml"), &BTreeMap::new());
+        (c, d.to_string())
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    const TABLE: &str = "backend st\n  stick-table type ip size 1k expire 1h peers lbpair\n";
+
+    #[test]
+    fn peer_lines_give_the_section_and_the_table_keeps_its_name() {
+        let (c, d) = cfg(&format!(
+            "peers lbpair\n  peer lb1 192.0.2.11:10000\n  peer lb2 [2001:db8::12]:10000\n{TABLE}"
+        ));
+        assert_eq!(d, "");
+        let c = c.unwrap();
+        let s = c.peers_section("lbpair").unwrap();
+        assert!(!s.disabled);
+        assert_eq!((s.span.line, s.span.col), (1, 1));
+        let got: Vec<(&str, SocketAddr)> =
+            s.peers.iter().map(|p| (p.name.as_str(), p.addr)).collect();
+        assert_eq!(
+            got,
+            [
+                ("lb1", addr("192.0.2.11:10000")),
+                ("lb2", addr("[2001:db8::12]:10000"))
+            ]
+        );
+        assert_eq!(s.local("lb2").unwrap().addr, addr("[2001:db8::12]:10000"));
+        assert_eq!(
+            s.remotes("lb2")
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["lb1"]
+        );
+        let t = c.backend("st").unwrap().stick_table.as_ref().unwrap();
+        assert_eq!(t.peers.as_deref(), Some("lbpair"));
+    }
+
+    #[test]
+    fn bind_and_server_lines_give_the_same_model() {
+        let (c, d) = cfg(&format!(
+            "peers lbpair\n  bind 192.0.2.11:10000\n  server lb1\n  server lb2 192.0.2.12:10000\n{TABLE}"
+        ));
+        assert_eq!(d, "");
+        let c = c.unwrap();
+        let got: Vec<(String, SocketAddr)> = c.peers[0]
+            .peers
+            .iter()
+            .map(|p| (p.name.clone(), p.addr))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("lb1".to_owned(), addr("192.0.2.11:10000")),
+                ("lb2".to_owned(), addr("192.0.2.12:10000"))
+            ]
+        );
+    }
+
+    #[test]
+    fn yaml_peers_are_the_same_section() {
+        let (c, d) = yaml(
+            "peers:\n  lbpair:\n    peer:\n      lb1: 192.0.2.11:10000\n      lb2: 192.0.2.12:10000\nbackend:\n  st:\n    stick-table: type ip size 1k expire 1h peers lbpair\n",
+        );
+        assert_eq!(d, "");
+        let c = c.unwrap();
+        let s = &c.peers[0];
+        assert_eq!(s.name, "lbpair");
+        assert_eq!(s.peers[1].addr, addr("192.0.2.12:10000"));
+        assert_eq!((s.peers[1].span.line, s.peers[1].span.col), (5, 7));
+        assert_eq!(
+            c.backend("st")
+                .unwrap()
+                .stick_table
+                .as_ref()
+                .unwrap()
+                .peers
+                .as_deref(),
+            Some("lbpair")
+        );
+        let (_, d) = yaml("peers:\n  p:\n    peer:\n      lb1: 192.0.2.11\n");
+        assert_eq!(
+            d,
+            "p.yaml:4:12: error: peer address '192.0.2.11' needs a port ('addr:port')\n\
+             p.yaml:1:1: error: peers section 'p' has no peer\n"
+        );
+    }
+
+    #[test]
+    fn the_local_peer_must_be_in_every_section() {
+        let (c, _) = cfg(&format!(
+            "peers lbpair\n  peer lb1 192.0.2.11:10000\n  peer lb2 192.0.2.12:10000\npeers off\n  disabled\n  peer x 192.0.2.1:1\n{TABLE}"
+        ));
+        let c = c.unwrap();
+        let mut d = Diagnostics::new();
+        c.check_local_peer("lb1", &mut d);
+        assert!(d.is_empty(), "{d}");
+        c.check_local_peer("vm", &mut d);
+        assert_eq!(
+            d.to_string(),
+            "t.cfg:1:1: error: peers section 'lbpair' has no peer named 'vm', the local peer name (the host name unless set with -L NAME or 'localpeer'); its peers are: lb1, lb2\n"
+        );
+        assert!(c.peers_section("off").unwrap().disabled);
+    }
+
+    #[test]
+    fn localpeer_is_read_from_global() {
+        let (c, d) = cfg("global\n  localpeer lb2\n");
+        assert_eq!(d, "");
+        assert_eq!(c.unwrap().global.localpeer.as_deref(), Some("lb2"));
+    }
+
+    #[test]
+    fn every_peers_mistake_is_located() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "backend st\n  stick-table type ip size 1k peers lbpiar\npeers lbpair\n  peer lb1 192.0.2.1:1\n",
+                "t.cfg:2:3: error: backend 'st': stick-table refers to unknown peers section 'lbpiar'; did you mean 'lbpair'?\n",
+            ),
+            (
+                "peers p\n  peer lb1 192.0.2.1:1\n  peer lb1 192.0.2.2:1\n",
+                "t.cfg:3:8: error: peers section 'p': another peer named 'lb1' was already defined at t.cfg:2:8\n",
+            ),
+            (
+                "peers p\n  peer a 192.0.2.1:1\npeers p\n  peer b 192.0.2.1:2\n",
+                "t.cfg:3:1: error: peers section 'p' has the same name as another peers section declared at t.cfg:1:1\n",
+            ),
+            (
+                "peers p\n  peer a 192.0.2.1:1\n  peer b host.example:1\n",
+                "t.cfg:3:10: error: invalid server address 'host.example:1': an IP address expected (host names are not resolved)\n",
+            ),
+            (
+                "peers p\n  server lb1\n  server lb2 192.0.2.2:1\n",
+                "t.cfg:2:10: error: peers section 'p': peer 'lb1' has no address and the section has no 'bind ADDR:PORT'\n",
+            ),
+            (
+                "peers p\n  bind 192.0.2.1:1\n  server lb1\n  server lb2\n",
+                "t.cfg:4:10: error: peers section 'p': peer 'lb2' has no address; only the local peer may omit it (it listens on 'bind')\n",
+            ),
+            (
+                "peers p\n  bind 192.0.2.1:1\n  server lb2 192.0.2.2:1\n",
+                "t.cfg:2:3: error: peers section 'p': 'bind' is the local peer's address, but no 'server NAME' line without an address names the local peer\n",
+            ),
+            (
+                "peers p\n  bind 192.0.2.1:1-3\n  server a\n",
+                "t.cfg:2:8: error: peers 'bind' takes one port, not a range: '192.0.2.1:1-3'\n\
+                 t.cfg:3:10: error: peers section 'p': peer 'a' has no address and the section has no 'bind ADDR:PORT'\n",
+            ),
+            (
+                "peers p\n  peer a 192.0.2.1:1\n  table t type ip size 1k\n",
+                "t.cfg:3:3: error: 'table' in a peers section is not supported by proxyd; declare the stick-table in a backend with 'peers <section>'\n",
+            ),
+            (
+                "peers p\n  peer a 192.0.2.1:1\n  per b 192.0.2.1:2\n",
+                "t.cfg:3:3: error: unknown keyword 'per' in 'peers' section; did you mean 'peer'?\n",
+            ),
+            (
+                "peers p\n  peer a 192.0.2.1:1 foo\n",
+                "t.cfg:2:22: error: unexpected argument 'foo' to 'peer'\n",
+            ),
+            (
+                "peers p\n  peer a\n",
+                "t.cfg:2:8: error: 'peer' expects an address (addr:port)\n\
+                 t.cfg:1:1: error: peers section 'p' has no peer\n",
+            ),
+            (
+                "peers\n  peer a 192.0.2.1:1\n",
+                "t.cfg:1:1: error: 'peers' needs a name\n",
+            ),
+            (
+                "peers p\n  peer a 192.0.2.1:1\n  log global\n",
+                "t.cfg:3:3: warning: peers keyword 'log' is valid HAProxy but not implemented by proxyd; ignored\n",
+            ),
+        ];
+        for (text, want) in cases {
+            let (_, got) = cfg(text);
+            assert_eq!(got, *want, "config:\n{text}");
         }
     }
 }
