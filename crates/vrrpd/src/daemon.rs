@@ -303,6 +303,7 @@ impl Aux {
     async fn start(
         config: &VrrpConfig,
         carried: &crate::track::Ledger,
+        groups: &crate::sync::Announced,
         cmds: &[mpsc::Sender<DriverCmd>],
     ) -> (Aux, Vec<Wiring>) {
         let stop = CancellationToken::new();
@@ -313,6 +314,7 @@ impl Aux {
             config,
             cmds,
             notifier.as_ref().map(|(n, _)| n.clone()),
+            groups,
             stop.clone(),
         );
         let wirings = ports
@@ -391,6 +393,8 @@ struct Daemon {
     aux: Option<Aux>,
     /// Notification tasks of earlier configurations, draining.
     old_notifiers: Vec<Draining>,
+    /// What each sync group last announced (kept across reloads).
+    groups: crate::sync::Announced,
 }
 
 impl Daemon {
@@ -577,6 +581,7 @@ pub async fn run(
         next_serial: 0,
         aux: None,
         old_notifiers: Vec::new(),
+        groups: Shared::default(),
     };
 
     // Trackers, notifications and sync groups live beside the drivers; they stop after the
@@ -587,7 +592,8 @@ pub async fn run(
         .map(|_| mpsc::channel(CMD_QUEUE))
         .collect();
     let senders: Vec<_> = channels.iter().map(|(tx, _)| tx.clone()).collect();
-    let (aux, wirings) = Aux::start(&config, &crate::track::Ledger::new(), &senders).await;
+    let (aux, wirings) =
+        Aux::start(&config, &crate::track::Ledger::new(), &d.groups, &senders).await;
     d.aux = Some(aux);
     let plain = config.without_spans();
     let mut started = Vec::new();
@@ -918,7 +924,7 @@ impl Daemon {
                 }
             }
         }
-        let (aux, wirings) = Aux::start(&new, &carried, &senders).await;
+        let (aux, wirings) = Aux::start(&new, &carried, &self.groups, &senders).await;
         self.aux = Some(aux);
         self.config = new.clone();
 

@@ -6,6 +6,8 @@
 //! Owns the channels between members and their group. Must not: decide anything itself (the
 //! rules are lbcore's) or touch a state machine (drivers apply the commands).
 
+use std::collections::HashMap;
+
 use lbcore::config::vrrp::VrrpConfig;
 use lbcore::vrrp::sync::{Command, Group, GroupState, Member};
 use tokio::sync::mpsc;
@@ -36,13 +38,19 @@ impl SyncPort {
     }
 }
 
+/// Each group's last announced state, by name: kept across a reload so a rebuilt group task
+/// does not announce the state it is already in.
+pub type Announced = crate::status::Shared<HashMap<String, GroupState>>;
+
 /// The groups of `config`: for every instance index, its port (or `None` outside any group),
 /// and the tasks. `cmds[i]` is instance `i`'s driver command channel. Groups naming an unknown
 /// instance were rejected when the configuration was loaded; a member missing here is skipped.
+/// `announced` holds what earlier group tasks announced and is kept up to date.
 pub fn spawn(
     config: &VrrpConfig,
     cmds: &[mpsc::Sender<DriverCmd>],
     notifier: Option<Notifier>,
+    announced: &Announced,
     stop: CancellationToken,
 ) -> (Vec<Option<SyncPort>>, Vec<JoinHandle<()>>) {
     let mut ports: Vec<Option<SyncPort>> = vec![None; config.instances.len()];
@@ -70,12 +78,14 @@ pub fn spawn(
             .iter()
             .map(|&i| config.instances[i].name.clone())
             .collect();
+        let group = Group::resumed(members.len(), announced.lock().get(&g.name).copied());
         tasks.push(tokio::spawn(run(
             g.name.clone(),
             names,
             member_cmds,
             rx,
             notifier.clone(),
+            (group, announced.clone()),
             stop.clone(),
         )));
     }
@@ -88,9 +98,9 @@ async fn run(
     cmds: Vec<mpsc::Sender<DriverCmd>>,
     mut rx: mpsc::UnboundedReceiver<(usize, Member)>,
     notifier: Option<Notifier>,
+    (mut group, announced): (Group, Announced),
     stop: CancellationToken,
 ) {
-    let mut group = Group::new(cmds.len());
     loop {
         let (i, view) = tokio::select! {
             () = stop.cancelled() => return,
@@ -118,6 +128,7 @@ async fn run(
             }
         }
         if let Some(state) = d.announce {
+            announced.lock().insert(name.clone(), state);
             announce(&name, state, notifier.as_ref());
         }
     }

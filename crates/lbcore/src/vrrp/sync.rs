@@ -95,6 +95,20 @@ impl Group {
         }
     }
 
+    /// A group that already announced `state` (a reload rebuilding it): it announces again
+    /// only when its state differs.
+    pub fn resumed(members: usize, state: Option<GroupState>) -> Self {
+        Group {
+            announced: state,
+            ..Group::new(members)
+        }
+    }
+
+    /// The state last announced.
+    pub fn announced(&self) -> Option<GroupState> {
+        self.announced
+    }
+
     /// The members' last views.
     pub fn members(&self) -> &[Member] {
         &self.members
@@ -311,6 +325,15 @@ mod tests {
         g.update(1, v(State::Fault, false, true));
         let d = g.update(0, v(State::Backup, true, false));
         assert!(!d.commands.contains(&(0, Command::GoMaster)), "{d:?}");
+    }
+
+    #[test]
+    fn a_resumed_group_does_not_announce_its_state_again() {
+        let mut g = Group::resumed(2, Some(GroupState::Master));
+        g.update(0, MASTER);
+        assert_eq!(g.update(1, MASTER).announce, None);
+        assert_eq!(g.update(1, BACKUP).announce, Some(GroupState::Backup));
+        assert_eq!(g.announced(), Some(GroupState::Backup));
     }
 
     #[test]
