@@ -18,4 +18,5 @@ pub mod diag;
 pub mod liveness;
 pub mod runtime_api;
 pub mod peers;
+pub mod stats;
 pub mod vrrp;

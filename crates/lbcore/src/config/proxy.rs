@@ -620,6 +620,26 @@ pub struct StatsListener {
     pub refresh: Option<Duration>,
     /// `stats admin` present.
     pub admin: bool,
+    /// The `stats admin if|unless <cond>` condition: a client may use the admin actions when
+    /// it matches (evaluated on the client's connection with [`StatsListener::acls`]).
+    pub admin_when: Option<Condition>,
+    /// `acl` lines of the section (what `stats admin` conditions refer to).
+    pub acls: Vec<Acl>,
+    /// `stats auth <user>:<password>` accounts, in file order; empty: no authentication.
+    pub auth: Vec<StatsAuth>,
+    /// `stats realm` (the Basic authentication realm; proxyd's default when `None`).
+    pub realm: Option<String>,
+    /// `stats hide-version`: the page does not show the version.
+    pub hide_version: bool,
     /// Where the section starts.
     pub span: Span,
+}
+
+/// One `stats auth <user>:<password>` account (the password in clear, as HAProxy keeps it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsAuth {
+    /// User name (before the first `:`).
+    pub user: String,
+    /// Password (after the first `:`).
+    pub password: String,
 }

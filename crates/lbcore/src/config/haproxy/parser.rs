@@ -420,6 +420,10 @@ struct Draft {
     stats_uri: Option<String>,
     stats_refresh: Option<Duration>,
     stats_admin: bool,
+    stats_admin_when: Option<(Condition, Span)>,
+    stats_auth: Vec<StatsAuth>,
+    stats_realm: Option<String>,
+    stats_hide_version: bool,
 }
 
 struct Proxy {
@@ -1595,12 +1599,58 @@ impl Parser<'_> {
                 }
             }
             "admin" => {
-                // Only `if TRUE`-style conditions make sense without L7 ACLs.
-                let _ = self.condition(w, 2);
-                self.cur(kind).stats_admin = true;
+                // CFG `stats admin`: layer-4 ACLs (`src`, `dst`) and TRUE/LOCALHOST apply.
+                if !matches!(w.get(2).map(|t| t.text.as_str()), Some("if" | "unless")) {
+                    self.d.error(
+                        &a.span,
+                        "'stats admin' requires either 'if' or 'unless' followed by a condition",
+                    );
+                    return;
+                }
+                if let Some(c) = self.condition(w, 2) {
+                    let dr = self.cur(kind);
+                    dr.stats_admin = true;
+                    dr.stats_admin_when = Some((c, a.span.clone()));
+                    dr.stats_enable = true;
+                }
             }
-            "realm" | "auth" | "hide-version" | "scope" | "show-legends" | "show-node"
-            | "show-desc" | "http-request" => {
+            "auth" => {
+                let Some(acct) = self.need(w, 2, "a user:password account") else {
+                    return;
+                };
+                // HAProxy takes an account without ':' silently; it could never log in.
+                let Some((user, password)) = acct.text.split_once(':') else {
+                    self.d.error(
+                        &acct.span,
+                        format!(
+                            "'stats auth' needs a user:password account, got '{}'",
+                            acct.text
+                        ),
+                    );
+                    return;
+                };
+                let auth = StatsAuth {
+                    user: user.to_string(),
+                    password: password.to_string(),
+                };
+                let dr = self.cur(kind);
+                dr.stats_auth.push(auth);
+                dr.stats_enable = true;
+            }
+            "realm" => {
+                if let Some(r) = self.need(w, 2, "a realm name") {
+                    let r = r.text.clone();
+                    let dr = self.cur(kind);
+                    dr.stats_realm = Some(r);
+                    dr.stats_enable = true;
+                }
+            }
+            "hide-version" => {
+                let dr = self.cur(kind);
+                dr.stats_hide_version = true;
+                dr.stats_enable = true;
+            }
+            "scope" | "show-legends" | "show-node" | "show-desc" | "http-request" => {
                 self.unimplemented(a, "stats keyword");
             }
             t => self
@@ -2154,6 +2204,23 @@ impl Parser<'_> {
                     self.d
                         .error(&p.span, format!("listen '{}' has no 'bind' line", p.name));
                 }
+                if let Some((c, span)) = &dr.stats_admin_when {
+                    let names: Vec<&str> = dr.acls.iter().map(|a| a.name.as_str()).collect();
+                    for t in c.any_of.iter().flatten() {
+                        if let AclRef::Named(n) = &t.acl {
+                            if !names.contains(&n.as_str()) {
+                                self.d.error(
+                                    span,
+                                    format!(
+                                        "listen '{}': 'stats admin': unknown ACL '{n}'{}",
+                                        p.name,
+                                        hint(n, &names)
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
                 cfg.stats.push(StatsListener {
                     name: p.name.clone(),
                     binds: dr.binds.clone(),
@@ -2163,6 +2230,11 @@ impl Parser<'_> {
                         .unwrap_or_else(|| "/haproxy?stats".into()),
                     refresh: dr.stats_refresh,
                     admin: dr.stats_admin,
+                    admin_when: dr.stats_admin_when.as_ref().map(|(c, _)| c.clone()),
+                    acls: dr.acls.clone(),
+                    auth: dr.stats_auth.clone(),
+                    realm: dr.stats_realm.clone(),
+                    hide_version: dr.stats_hide_version,
                     span: p.span.clone(),
                 });
                 continue;
