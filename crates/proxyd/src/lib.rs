@@ -13,6 +13,7 @@ pub mod queue;
 pub mod relay;
 pub mod session;
 pub mod state;
+pub mod stats;
 pub mod tcplog;
 
 use std::net::SocketAddr;
