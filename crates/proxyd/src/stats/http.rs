@@ -305,6 +305,15 @@ fn opts(rest: &str) -> Opts {
 }
 
 impl Server {
+    fn snapshot(&self, shared: &crate::Shared) -> lbcore::stats::Snapshot {
+        let own = (
+            self.cfg.name.clone(),
+            self.cfg.span.clone(),
+            self.counters.clone(),
+        );
+        super::snapshot_for(shared, !self.cfg.hide_version, Some(&own))
+    }
+
     fn admin_allowed(&self, conn: &ConnInfo) -> bool {
         self.cfg.admin && condition_matches(&self.cfg.acls, self.cfg.admin_when.as_ref(), conn)
     }
@@ -368,7 +377,7 @@ impl Server {
             if method == Method::POST {
                 return error_page(StatusCode::METHOD_NOT_ALLOWED, "Use GET.");
             }
-            let snap = super::snapshot(&shared, !self.cfg.hide_version);
+            let snap = self.snapshot(&shared);
             return response(
                 StatusCode::OK,
                 "text/plain; version=0.0.4",
@@ -379,7 +388,7 @@ impl Server {
         if method == Method::POST {
             return self.post(req, &shared, conn).await;
         }
-        let snap = super::snapshot(&shared, !self.cfg.hide_version);
+        let snap = self.snapshot(&shared);
         if o.csv {
             return response(
                 StatusCode::OK,
@@ -450,7 +459,7 @@ impl Server {
                 return error_page(StatusCode::REQUEST_TIMEOUT, "The request body timed out.");
             }
         };
-        let snap = super::snapshot(shared, false);
+        let snap = self.snapshot(shared);
         let st = super::admin::apply(shared, &snap, &form, &self.cfg.name, conn.src);
         redirect(st)
     }

@@ -98,11 +98,15 @@ fn register(l: &StatsListener) -> Arc<ListenerCounters> {
     c
 }
 
-/// The running stats listeners: name, declaration, counters.
-pub fn listeners() -> Vec<(String, Span, Arc<ListenerCounters>)> {
+/// A stats listener's name, declaration and counters.
+pub type ListenerRow = (String, Span, Arc<ListenerCounters>);
+
+/// The running stats listeners; of two with the same name (a reload's successor while its
+/// predecessor drains), the newer.
+pub fn listeners() -> Vec<ListenerRow> {
     let r = registry().lock().unwrap_or_else(|e| e.into_inner());
-    let mut out: Vec<(String, Span, Arc<ListenerCounters>)> = Vec::new();
-    for (n, s, w) in r.iter() {
+    let mut out: Vec<ListenerRow> = Vec::new();
+    for (n, s, w) in r.iter().rev() {
         if let Some(c) = w.upgrade() {
             if !out.iter().any(|(m, ..)| m == n) {
                 out.push((n.clone(), s.clone(), c));
@@ -121,11 +125,25 @@ fn process_start() -> Instant {
 /// The snapshot of `shared` now, with every running stats listener's row (what the page, the
 /// CSV and `show stat` show). `version`: false with `stats hide-version`.
 pub fn snapshot(shared: &Shared, version: bool) -> lbcore::stats::Snapshot {
+    snapshot_for(shared, version, None)
+}
+
+/// [`snapshot`] as the listener `own` serves it: its own row stands for its name.
+pub fn snapshot_for(
+    shared: &Shared,
+    version: bool,
+    own: Option<&ListenerRow>,
+) -> lbcore::stats::Snapshot {
     let now = crate::state::now();
     let start = process_start().min(shared.started);
+    let mut rows = listeners();
+    if let Some(own) = own {
+        rows.retain(|(n, ..)| *n != own.0);
+        rows.push(own.clone());
+    }
     snapshot::build(
         shared,
-        &listeners(),
+        &rows,
         now,
         now.saturating_duration_since(start),
         version,
