@@ -5,6 +5,7 @@
 //! selection algorithms (that is `lbcore::balance`); health checks live in [`check`].
 
 pub mod acl;
+pub mod api;
 pub mod check;
 pub mod cli;
 pub mod listener;

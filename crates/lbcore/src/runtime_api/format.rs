@@ -332,7 +332,7 @@ pub fn proxy_ids<'a, P: Ord + Copy>(
             None => all.push((pos, name)),
         }
     }
-    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all.sort_by_key(|a| a.0);
     all.into_iter()
         .zip(2u32..)
         .map(|((_, name), id)| (name, id))
