@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 pub mod listener;
 pub mod liveness;
+pub mod peers;
 pub mod queue;
 pub mod relay;
 pub mod session;
