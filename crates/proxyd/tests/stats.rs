@@ -683,3 +683,29 @@ async fn headless_chromium_renders_the_page_and_the_admin_action_takes_effect() 
     assert_eq!(status_cell(html_row(&dom, "cas/cas2")), "MAINT");
     lab.stop().await;
 }
+
+#[tokio::test]
+async fn silent_and_idle_connections_are_closed_after_the_head_timeout() {
+    let lab = lab("").await;
+    let localhost = IpAddr::from([127, 0, 0, 1]);
+    let mut silent = support::connect_from(localhost, lab.stats).await.unwrap();
+    let mut idle = support::connect_from(localhost, lab.stats).await.unwrap();
+    idle.write_all(b"GET /stats;csv HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let limit = proxyd::stats::http::HEAD_TIMEOUT + Duration::from_secs(5);
+    async fn drain(s: &mut tokio::net::TcpStream, limit: Duration) -> Vec<u8> {
+        let mut buf = Vec::new();
+        tokio::time::timeout(limit, s.read_to_end(&mut buf))
+            .await
+            .expect("closed by the server within the head timeout")
+            .unwrap();
+        buf
+    }
+    let (a, b) = tokio::join!(drain(&mut silent, limit), drain(&mut idle, limit));
+    assert!(a.is_empty(), "nothing was asked, nothing answered");
+    assert!(String::from_utf8_lossy(&b).starts_with("HTTP/1.1 200 OK"));
+    assert!(started.elapsed() >= proxyd::stats::http::HEAD_TIMEOUT - Duration::from_secs(1));
+    lab.stop().await;
+}
