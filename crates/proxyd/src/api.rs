@@ -768,37 +768,43 @@ fn show_table(shared: &Shared, name: &str, filter: Option<&TableFilter>, level: 
         .map(|bi| &shared.config.backends[bi].servers);
     let server_key =
         |id: u32| servers.and_then(|ss| ss.iter().find(|s| s.id == id).map(|s| s.name.as_str()));
-    let mut tab = lock(t);
-    tab.purge_expired(now);
-    let mut out = head(shared, t, tab.len());
+    // Copy what is shown and let go of the lock at once: sessions learn into this table.
+    let (used, entries) = {
+        let mut tab = lock(t);
+        tab.purge_expired(now);
+        let entries: Vec<(IpAddr, lbcore::balance::StickEntry)> = if level < Level::Operator {
+            Vec::new()
+        } else if let Some(k) = key {
+            tab.peek(k).map(|e| (k, *e)).into_iter().collect()
+        } else {
+            tab.iter()
+                .filter(|(_, e)| filter.is_none_or(|f| f.server_id_matches(e.server_id)))
+                .map(|(k, e)| (*k, *e))
+                .collect()
+        };
+        (tab.len(), entries)
+    };
+    let mut out = head(shared, t, used);
     out.push('\n');
     if level < Level::Operator {
         out.push_str(format::NOT_DUMPED);
         out.push('\n');
         return Outcome::ok(out);
     }
-    let row = |k: IpAddr, e: &lbcore::balance::StickEntry| {
-        format::table_row(&TableRow {
+    if key.is_some() && entries.is_empty() {
+        // HAProxy prints nothing at all for an absent key.
+        return Outcome::ok(String::new());
+    }
+    for (k, e) in &entries {
+        out.push_str(&format::table_row(&TableRow {
             tag: e.update,
-            key: k,
+            key: *k,
             ipv6_table,
             expires_in: e.expires_in(now),
             server_id: e.server_id,
             server_key: server_key(e.server_id),
-        })
-    };
-    if let Some(k) = key {
-        // HAProxy prints nothing at all for an absent key.
-        return Outcome::ok(match tab.peek(k) {
-            Some(e) => format!("{out}{}\n", row(k, e)),
-            None => String::new(),
-        });
-    }
-    for (k, e) in tab.iter() {
-        if filter.is_none_or(|f| f.server_id_matches(e.server_id)) {
-            out.push_str(&row(*k, e));
-            out.push('\n');
-        }
+        }));
+        out.push('\n');
     }
     Outcome::ok(out)
 }
