@@ -11,10 +11,12 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
 use crate::daemon::{Daemon, vrrpd_binary};
+use crate::poll::{Seen, poll_until};
 
 /// The configuration file `daemon` was started with by [`crate::Lab::start_conf`].
 pub fn conf_path(dir: &Path, daemon: &mut Daemon) -> PathBuf {
@@ -225,6 +227,19 @@ impl Fifo {
             .filter(|l| l.starts_with(prefix))
             .map(str::to_owned)
             .collect()
+    }
+}
+
+impl Fifo {
+    /// Waits, bounded by `timeout` and polling every 10 ms, until at least `count` lines equal to
+    /// `line` have been read; the error carries everything read so far.
+    pub fn wait_lines(&mut self, line: &str, count: usize, timeout: Duration) -> Result<Seen<()>> {
+        let what = format!("{count} fifo line(s) {line:?}");
+        let seen = poll_until(&what, timeout, Duration::from_millis(10), || {
+            let n = self.read().lines().filter(|l| *l == line).count();
+            Ok((n >= count).then_some(()))
+        });
+        seen.with_context(|| format!("fifo so far: {:?}", self.seen))
     }
 }
 
