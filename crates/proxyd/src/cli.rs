@@ -43,6 +43,9 @@ pub struct Args {
     /// Print the version.
     #[arg(short = 'v', action = ArgAction::Version)]
     pub version: Option<bool>,
+    /// This process's name in `peers` sections (default: `localpeer`, else the host name).
+    #[arg(short = 'L', value_name = "NAME")]
+    pub local_peer: Option<String>,
     /// Unix socket answering vrrpd's liveness query (`none` disables it).
     #[arg(long = "liveness-socket", value_name = "PATH", default_value = lbcore::liveness::DEFAULT_SOCKET)]
     pub liveness_socket: PathBuf,
@@ -70,7 +73,7 @@ pub fn main() -> ExitCode {
         }
     };
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    let (config, diags) = lbcore::config::load_proxy(&args.file, &env);
+    let (config, diags) = load(&args.file, &env, args.local_peer.as_deref());
     for d in diags.iter() {
         eprintln!("{d}");
     }
@@ -131,19 +134,27 @@ pub fn main() -> ExitCode {
         let source = Source {
             file: args.file.clone(),
             env,
+            local_peer: args.local_peer.clone(),
         };
         if let Err(e) = spawn_signals(shutdown.clone(), reload_tx, source) {
             tracing::error!(error = %e, "cannot install signal handlers");
             return ExitCode::from(1);
         }
         raise_fd_limit(&config);
-        let proxy = match crate::Proxy::bind(Arc::new(config)) {
+        let local_peer = crate::local_peer_name(&config, args.local_peer.as_deref());
+        let mut proxy = match crate::Proxy::bind(Arc::new(config)) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "proxyd failed");
                 return ExitCode::from(1);
             }
         };
+        proxy.set_local_peer(&local_peer);
+        // Stats listeners, API sockets and the peers port bind before privileges are dropped.
+        if let Err(e) = proxy.start_services() {
+            tracing::error!(error = %e, "proxyd failed");
+            return ExitCode::from(1);
+        }
         start_liveness(&args.liveness_socket, &proxy, &shutdown);
         // HAProxy's order: bind everything (privileged ports, the VIP) first, then drop to
         // `user`/`group` before serving.
@@ -278,10 +289,28 @@ fn init_tracing() {
         .try_init();
 }
 
+/// Loads the configuration and checks that every `peers` section names this process (an
+/// error, where HAProxy silently drops the section).
+fn load(
+    file: &std::path::Path,
+    env: &BTreeMap<String, String>,
+    local_peer: Option<&str>,
+) -> (
+    Option<lbcore::config::proxy::ProxyConfig>,
+    lbcore::diag::Diagnostics,
+) {
+    let (config, mut diags) = lbcore::config::load_proxy(file, env);
+    if let Some(c) = &config {
+        c.check_local_peer(&crate::local_peer_name(c, local_peer), &mut diags);
+    }
+    (config, diags)
+}
+
 /// Where the configuration comes from (re-read on SIGHUP).
 struct Source {
     file: PathBuf,
     env: BTreeMap<String, String>,
+    local_peer: Option<String>,
 }
 
 fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
@@ -299,9 +328,13 @@ async fn reload(source: &Source, tx: &tokio::sync::mpsc::Sender<crate::ReloadReq
         reloading.push(m);
     }
     notify_systemd(&reloading);
-    let (file, env) = (source.file.clone(), source.env.clone());
+    let (file, env, local) = (
+        source.file.clone(),
+        source.env.clone(),
+        source.local_peer.clone(),
+    );
     let loaded = tokio::task::spawn_blocking(move || {
-        let (config, diags) = lbcore::config::load_proxy(&file, &env);
+        let (config, diags) = load(&file, &env, local.as_deref());
         let pre = config.as_ref().map(crate::check::preflight);
         (config, diags, pre)
     })

@@ -35,6 +35,12 @@ pub type Current = tokio::sync::watch::Receiver<Arc<Shared>>;
 /// Errors of the proxyd runtime.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A runtime API socket could not be set up.
+    #[error(transparent)]
+    Api(#[from] api::ApiError),
+    /// Stick-table replication could not start.
+    #[error(transparent)]
+    Peers(#[from] peers::PeersError),
     /// A listening socket could not be created or bound.
     #[error("cannot bind {addr}: {source}")]
     Bind {
@@ -67,6 +73,9 @@ pub struct Proxy {
     shared: Arc<Shared>,
     listeners: Vec<listener::Listener>,
     current: tokio::sync::watch::Sender<Arc<Shared>>,
+    /// This process's name in `peers` sections.
+    local_peer: String,
+    services: Option<Services>,
 }
 
 impl Proxy {
@@ -91,10 +100,13 @@ impl Proxy {
             }
         }
         let current = tokio::sync::watch::Sender::new(shared.clone());
+        let local_peer = local_peer_name(&config, None);
         Ok(Proxy {
             shared,
             listeners,
             current,
+            local_peer,
+            services: None,
         })
     }
 
@@ -107,6 +119,26 @@ impl Proxy {
                 l.socket.local_addr().ok().map(|a| (name, a))
             })
             .collect()
+    }
+
+    /// Sets this process's peer name (`-L NAME`; default `localpeer`, else the host name).
+    pub fn set_local_peer(&mut self, name: &str) {
+        self.local_peer = name.to_string();
+    }
+
+    /// Starts the stats listeners, the runtime API sockets and stick-table replication of the
+    /// configuration (binding their sockets: call it before dropping privileges). [`Proxy::serve`]
+    /// starts them if this was not called.
+    pub fn start_services(&mut self) -> Result<(), Error> {
+        if self.services.is_none() {
+            let current = self.current.subscribe();
+            self.services = Some(Services::start(
+                &self.shared.config,
+                &self.local_peer,
+                &current,
+            )?);
+        }
+        Ok(())
     }
 
     /// Follows the generation in force (see [`Current`]).
@@ -129,10 +161,13 @@ impl Proxy {
     /// process, as [`Generation::reload`] describes. Each request is answered once the new
     /// generation serves (or why it was refused, the old one still serving).
     pub async fn serve_with_reloads(
-        self,
+        mut self,
         shutdown: Shutdown,
         mut reloads: Option<tokio::sync::mpsc::Receiver<ReloadRequest>>,
     ) -> Result<(), Error> {
+        self.start_services()?;
+        let mut services = self.services.take();
+        let local_peer = self.local_peer.clone();
         let tracker = TaskTracker::new();
         let mut generation = Generation::start(
             self.shared,
@@ -149,7 +184,19 @@ impl Proxy {
             };
             match request {
                 Some(req) => {
-                    let result = generation.reload(req.config).await;
+                    let old = generation.shared.config.clone();
+                    let result = generation.reload(req.config.clone()).await;
+                    if result.is_ok()
+                        && let Some(s) = services.as_mut()
+                    {
+                        s.reload(
+                            &old,
+                            &req.config,
+                            &local_peer,
+                            &generation.current.subscribe(),
+                        )
+                        .await;
+                    }
                     let _ = req.reply.send(result);
                 }
                 None => reloads = None,
@@ -158,12 +205,145 @@ impl Proxy {
         // The accept loops see the same shutdown and hand their sockets back: closed here.
         drop(generation.stop_accepting().await);
         generation.checks.cancel();
+        if let Some(s) = services {
+            s.stop().await;
+        }
         tracker.close();
         tokio::select! {
             () = tracker.wait() => {}
             () = shutdown.hard.cancelled() => {}
         }
         Ok(())
+    }
+}
+
+/// This process's name in `peers` sections: `-L NAME` if given, else `global localpeer`, else
+/// the host name (HAProxy's rule).
+pub fn local_peer_name(config: &ProxyConfig, flag: Option<&str>) -> String {
+    flag.map(str::to_string)
+        .or_else(|| config.global.localpeer.clone())
+        .or_else(|| {
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+        })
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// The stats listeners, runtime API sockets and replication of one configuration. They read
+/// the generation in force per request, so a reload only restarts the kind whose
+/// configuration changed.
+#[derive(Debug)]
+struct Services {
+    stats: Part,
+    api: Part,
+    peers: Part,
+}
+
+/// One kind of service: its tasks and the token that stops them.
+#[derive(Debug, Default)]
+struct Part {
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Part {
+    async fn stop(self) {
+        self.stop.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Services {
+    fn start(config: &ProxyConfig, local_peer: &str, current: &Current) -> Result<Self, Error> {
+        Ok(Services {
+            stats: Self::stats(config, current)?,
+            api: Self::api(config, current)?,
+            peers: Self::peers(config, local_peer, current)?,
+        })
+    }
+
+    fn stats(config: &ProxyConfig, current: &Current) -> Result<Part, Error> {
+        let mut part = Part::default();
+        for l in &config.stats {
+            part.tasks
+                .push(stats::spawn(l, current.clone(), part.stop.clone())?);
+        }
+        Ok(part)
+    }
+
+    fn api(config: &ProxyConfig, current: &Current) -> Result<Part, Error> {
+        let mut part = Part::default();
+        for s in &config.global.stats_sockets {
+            part.tasks.push(api::spawn(
+                s,
+                config.global.stats_timeout,
+                current.clone(),
+                part.stop.clone(),
+            )?);
+        }
+        Ok(part)
+    }
+
+    fn peers(config: &ProxyConfig, local_peer: &str, current: &Current) -> Result<Part, Error> {
+        let mut part = Part::default();
+        if config.peers.iter().any(|p| !p.disabled) {
+            part.tasks.push(peers::spawn(
+                config,
+                local_peer,
+                current.clone(),
+                part.stop.clone(),
+            )?);
+        }
+        Ok(part)
+    }
+
+    /// After a reload from `old` to `new`: restarts each kind whose configuration changed. A
+    /// service that cannot start again (its port taken meanwhile) is logged; the proxy serves on.
+    async fn reload(
+        &mut self,
+        old: &ProxyConfig,
+        new: &ProxyConfig,
+        local_peer: &str,
+        current: &Current,
+    ) {
+        if old.stats != new.stats {
+            std::mem::take(&mut self.stats).stop().await;
+            match Self::stats(new, current) {
+                Ok(p) => self.stats = p,
+                Err(e) => tracing::error!(error = %e, "reload: stats listener not restarted"),
+            }
+        }
+        if old.global.stats_sockets != new.global.stats_sockets
+            || old.global.stats_timeout != new.global.stats_timeout
+        {
+            std::mem::take(&mut self.api).stop().await;
+            match Self::api(new, current) {
+                Ok(p) => self.api = p,
+                Err(e) => tracing::error!(error = %e, "reload: runtime API not restarted"),
+            }
+        }
+        let tables = |c: &ProxyConfig| -> Vec<_> {
+            c.backends
+                .iter()
+                .filter_map(|b| b.stick_table.clone())
+                .collect()
+        };
+        if old.peers != new.peers || tables(old) != tables(new) {
+            std::mem::take(&mut self.peers).stop().await;
+            match Self::peers(new, local_peer, current) {
+                Ok(p) => self.peers = p,
+                Err(e) => tracing::error!(error = %e, "reload: replication not restarted"),
+            }
+        }
+    }
+
+    async fn stop(self) {
+        self.stats.stop().await;
+        self.api.stop().await;
+        self.peers.stop().await;
     }
 }
 

@@ -361,3 +361,90 @@ async fn sighup_reloads_the_running_process() {
     assert!(status.success(), "{status}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A plain HTTP/1.0 GET; the status line and body.
+async fn http_get(addr: SocketAddr, path: &str) -> Option<(String, String)> {
+    let mut s = TcpStream::connect(addr).await.ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut out = String::new();
+    tokio::time::timeout(STEP, s.read_to_string(&mut out))
+        .await
+        .ok()?
+        .ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_string(), body.to_string()))
+}
+
+/// One runtime API command over the Unix socket; the answer.
+async fn api(path: &std::path::Path, cmd: &str) -> Option<String> {
+    let mut s = tokio::net::UnixStream::connect(path).await.ok()?;
+    s.write_all(format!("{cmd}\n").as_bytes()).await.ok()?;
+    let mut out = String::new();
+    tokio::time::timeout(STEP, s.read_to_string(&mut out))
+        .await
+        .ok()?
+        .ok()?;
+    Some(out)
+}
+
+/// The binary serves its stats listener and runtime API socket from the start, and a reload
+/// that changes the stats URI restarts the listener on the new one; the API sees the new
+/// generation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_stats_and_api_across_a_reload() {
+    let a = Backend::local("a").await;
+    let (port, stats_port) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("proxyd-services-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("api.sock");
+    let file = dir.join("haproxy.cfg");
+    let conf = |uri: &str, weight: u32| {
+        format!(
+            "global\n stats socket {} mode 600 level admin\n{DEFAULTS}frontend fe\n bind 127.0.0.1:{port}\n default_backend be\nbackend be\n server a {} weight {weight}\nlisten stats\n bind 127.0.0.1:{stats_port}\n mode http\n stats enable\n stats uri {uri}\n",
+            sock.display(),
+            a.addr
+        )
+    };
+    std::fs::write(&file, conf("/stats", 10)).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_proxyd"))
+        .args(["-db", "--liveness-socket", "none", "-f"])
+        .arg(&file)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    let stats = SocketAddr::from(([127, 0, 0, 1], stats_port));
+    within_step("the stats CSV", async || {
+        http_get(stats, "/stats;csv")
+            .await
+            .is_some_and(|(status, body)| status.contains("200") && body.starts_with("# pxname"))
+    })
+    .await;
+    let weight = api(&sock, "get weight be/a").await.unwrap();
+    assert!(weight.starts_with("10 (initial 10)"), "{weight:?}");
+
+    std::fs::write(&file, conf("/lb", 20)).unwrap();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    within_step("the stats page on its new URI", async || {
+        http_get(stats, "/lb;csv")
+            .await
+            .is_some_and(|(status, _)| status.contains("200"))
+    })
+    .await;
+    within_step("the API to see the new weight", async || {
+        api(&sock, "get weight be/a")
+            .await
+            .is_some_and(|w| w.starts_with("20 (initial 20)"))
+    })
+    .await;
+
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
