@@ -271,6 +271,30 @@ fn garps_in(frames: &[Frame], node: Node, from: f64, to: f64) -> Vec<(f64, Strin
         .collect()
 }
 
+/// How far apart two `vrrpd status` queries may print the time of the same past transition:
+/// vrrpd derives it from the transition's monotonic age and the wall clock at each query
+/// (`vrrpd::status::wall_time`, two clock reads), so it moves by a microsecond or so.
+const TRANSITION_TIME_JITTER: Duration = Duration::from_millis(1);
+
+/// Whether two status rows show the same last transition (`TIME FROM->TO (reason)`): the same
+/// day, states and reason, and times within [`TRANSITION_TIME_JITTER`].
+fn same_transition(a: &Row, b: &Row) -> bool {
+    let split = |r: &Row| -> Option<(String, f64, String)> {
+        let (time, what) = r.last_transition.split_once(' ')?;
+        let (day, clock) = time.strip_suffix('Z')?.split_once('T')?;
+        let secs = clock.split(':').try_fold(0.0, |acc, part| {
+            part.parse::<f64>().ok().map(|v| acc * 60.0 + v)
+        })?;
+        Some((day.to_owned(), secs, what.to_owned()))
+    };
+    match (split(a), split(b)) {
+        (Some((da, ta, wa)), Some((db, tb, wb))) => {
+            da == db && wa == wb && (ta - tb).abs() <= secs(TRANSITION_TIME_JITTER)
+        }
+        _ => false,
+    }
+}
+
 fn status_row(dir: &Path, d: &mut Daemon, name: &str) -> Result<Row> {
     let rows = ops::status(&ops::ctl_path(dir, d))?;
     Ok(ops::row(&rows, name)?.clone())
@@ -321,7 +345,7 @@ fn ensure_b_quiet(dir: &Path, b: &mut Daemon, before: &Row, prio: u8) -> Result<
     let now = status_row(dir, b, "VI_1")?;
     ensure!(
         now.state == "BACKUP"
-            && now.last_transition == before.last_transition
+            && same_transition(&now, before)
             && now.counters.became_master == 0
             && now.counters.released_master == 0,
         "B's status moved: before {before:#?}\nnow {now:#?}"
@@ -411,7 +435,7 @@ fn twenty_unchanged_sighups_change_nothing_the_peer_sees() -> Result<()> {
     let a_after = status_row(&dir, &mut a, "VI_1")?;
     ensure!(
         a_after.state == "MASTER"
-            && a_after.last_transition == a_before.last_transition
+            && same_transition(&a_after, &a_before)
             && a_after.counters.became_master == a_before.counters.became_master
             && (a_after.base, a_after.effective) == (101, 101),
         "A's status moved: before {a_before:#?}\nafter {a_after:#?}"
@@ -580,7 +604,7 @@ fn changed_file_resumes_the_master_and_instances_come_and_go() -> Result<()> {
     .with_context(|| fifo.read().to_owned())?;
     let vi1 = status_row(&dir, &mut a, "VI_1")?;
     ensure!(
-        vi1.state == "MASTER" && vi1.last_transition == vi1_before.last_transition,
+        vi1.state == "MASTER" && same_transition(&vi1, &vi1_before),
         "VI_1 moved when VI_53 was added: {vi1_before:#?} -> {vi1:#?}"
     );
 
@@ -614,7 +638,7 @@ fn changed_file_resumes_the_master_and_instances_come_and_go() -> Result<()> {
         "A's instances after removing VI_53: {rows:#?}"
     );
     ensure!(
-        rows[0].last_transition == vi1_before.last_transition,
+        same_transition(&rows[0], &vi1_before),
         "VI_1 moved: {:#?}",
         rows[0]
     );
@@ -740,7 +764,7 @@ fn invalid_file_keeps_the_running_configuration() -> Result<()> {
     ensure!(
         row.state == "MASTER"
             && (row.base, row.effective) == (101, 101)
-            && row.last_transition == a_before.last_transition,
+            && same_transition(&row, &a_before),
         "A's status after the invalid reloads: {a_before:#?} -> {row:#?}"
     );
     let frames = capture.frames()?;
@@ -773,5 +797,28 @@ fn invalid_file_keeps_the_running_configuration() -> Result<()> {
         RELOAD_WITHIN,
     )?;
     capture.stop()?;
+    Ok(())
+}
+
+#[test]
+fn same_transition_allows_only_the_query_jitter() -> Result<()> {
+    let text = "INSTANCE  VRID  INTERFACE  STATE   PRIO base/eff  MASTER (prio)  LAST TRANSITION\n\
+                VI_1      51    eth0       BACKUP  100/100        -              2026-11-24T07:45:08.966856Z INIT->BACKUP (startup)\n";
+    let row = |t: &str| -> Result<Row> {
+        let rows = ops::parse_table(&text.replace("2026-11-24T07:45:08.966856Z", t))?;
+        Ok(ops::row(&rows, "VI_1")?.clone())
+    };
+    let base = row("2026-11-24T07:45:08.966856Z")?;
+    ensure!(same_transition(&base, &row("2026-11-24T07:45:08.966855Z")?));
+    ensure!(!same_transition(
+        &base,
+        &row("2026-11-24T07:45:09.966856Z")?
+    ));
+    ensure!(!same_transition(
+        &base,
+        &row("2026-11-25T07:45:08.966856Z")?
+    ));
+    let other = ops::parse_table(&text.replace("(startup)", "(reload)"))?;
+    ensure!(!same_transition(&base, &other[0]));
     Ok(())
 }
