@@ -46,9 +46,13 @@ pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// A write the peer does not take within this time ends the connection (it gets a full resync
 /// once reconnected) instead of buffering for it.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Shortest interval between two scans of a table for changes: a burst of learns is sent in a
-/// few frames rather than one scan per learn.
-pub const PUSH_GAP: Duration = Duration::from_millis(2);
+/// After a scan of a table for changes (which holds the table's lock for as long as it runs:
+/// it walks every entry), the next one waits this many times the scan's duration, so scans
+/// take at most a fifth of the lock's time whatever the table size, and a burst of learns is
+/// sent in a few frames. A small table is scanned at once after each learn.
+pub const PUSH_GAP_FACTOR: u32 = 4;
+/// Longest wait between two scans.
+pub const PUSH_GAP_MAX: Duration = Duration::from_millis(50);
 
 /// Errors of stick-table replication.
 #[derive(Debug, thiserror::Error)]

@@ -19,7 +19,8 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::{CONNECT_TIMEOUT, Ctx, HELLO_TIMEOUT, PUSH_GAP, PeersError, PeersStats, TableRef};
+use super::{CONNECT_TIMEOUT, Ctx, HELLO_TIMEOUT, PeersError, PeersStats, TableRef};
+use super::{PUSH_GAP_FACTOR, PUSH_GAP_MAX};
 use super::{tables, wire};
 
 /// Keeps a connection to `remote` of section `si` until `stop`.
@@ -253,7 +254,7 @@ async fn session(ctx: &Ctx, si: usize, remote: &Peer, up: &mut bool) -> Result<(
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     beat.tick().await;
     let mut generations = true;
-    let mut last_scan = tokio::time::Instant::now();
+    let mut next_scan = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = ctx.stop.cancelled() => return Ok(()),
@@ -277,17 +278,22 @@ async fn session(ctx: &Ctx, si: usize, remote: &Peer, up: &mut bool) -> Result<(
                     tracked.remove(i);
                     continue;
                 }
-                // Coalesce a burst: at most one scan per PUSH_GAP.
-                tokio::time::sleep_until(last_scan + PUSH_GAP).await;
+                // Coalesce a burst (see PUSH_GAP_FACTOR). A timer only when needed: even an
+                // elapsed one waits for the next tick of tokio's 1 ms wheel.
+                if next_scan > tokio::time::Instant::now() {
+                    tokio::time::sleep_until(next_scan).await;
+                }
             }
             _ = beat.tick() => {
                 wire::write(&mut wr, &Message::Heartbeat).await?;
                 continue;
             }
         }
-        last_scan = tokio::time::Instant::now();
         for t in &mut tracked {
+            let started = tokio::time::Instant::now();
             let entries = collect(ctx, t, false);
+            let scan = started.elapsed();
+            next_scan = started + (scan * PUSH_GAP_FACTOR).min(PUSH_GAP_MAX);
             if !entries.is_empty() {
                 send(ctx, &mut wr, &t.r.name, entries).await?;
             }
