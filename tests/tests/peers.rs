@@ -16,7 +16,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use socket2::{Domain, Socket, Type};
@@ -184,7 +184,7 @@ fn start_proxyd(lab: &Lab, node: Node, name: &str) -> Result<Proc> {
     lab.poll(
         &format!("proxyd on {} to answer its API", node.label()),
         Duration::from_secs(10),
-        || Ok(table_used(lab.dir(), node)?),
+        || table_used(lab.dir(), node),
     )?;
     Ok(p)
 }
@@ -234,7 +234,7 @@ fn a_thousand_clients_keep_their_cas_after_a_failover() -> Result<()> {
         (300..=700).contains(&on_cas1),
         "round robin should spread the clients: {on_cas1} of {CLIENTS} on cas1"
     );
-    let last = Instant::now();
+    let last = system_tests::poll::now();
     // Every entry reaches B's table (read through B's runtime API).
     let seen = lab.poll(
         "B's table to hold every client",
