@@ -1019,6 +1019,15 @@ mod config_tests {
                 .as_deref(),
             Some("lbpair")
         );
+        let (c2, d) = yaml(
+            "peers:\n  lbpair:\n    bind: 192.0.2.11:10000\n    server: {lb1: , lb2: 192.0.2.12:10000}\n",
+        );
+        assert_eq!(d, "");
+        let p = &c2.unwrap().peers[0].peers;
+        assert_eq!(
+            (p[0].name.as_str(), p[0].addr, p[1].addr),
+            ("lb1", addr("192.0.2.11:10000"), addr("192.0.2.12:10000"))
+        );
         let (_, d) = yaml("peers:\n  p:\n    peer:\n      lb1: 192.0.2.11\n");
         assert_eq!(
             d,
