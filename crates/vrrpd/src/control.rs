@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,9 +20,8 @@ use tokio_util::sync::CancellationToken;
 use lbcore::vrrp::fsm::{Reason, State};
 use lbcore::vrrp::track::{Effect, Status};
 
-use crate::clock;
 use crate::daemon::RunOptions;
-use crate::status::{InstanceStatus, Registry, Shared, Utc, wall_time};
+use crate::status::{InstanceStatus, Registry, Shared, Utc};
 
 /// How long a client has to send its request line.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
@@ -209,7 +208,7 @@ async fn answer(mut stream: UnixStream, statuses: Registry, counters: Arc<Counte
             counters.answered.fetch_add(1, Ordering::Relaxed);
             // The instances of this moment (a reload may add or remove some).
             let instances = statuses.lock().clone();
-            let r = report(&instances, &counters, clock::now(), clock::wall());
+            let r = report(&instances, &counters);
             match req {
                 Request::Status => render_text(&r),
                 Request::StatusJson => render_json(&r),
@@ -362,16 +361,11 @@ fn status_name(s: Status) -> &'static str {
     }
 }
 
-/// Builds the report from the snapshots; `now` and `wall` are one reading of both clocks.
-pub fn report(
-    statuses: &[Shared<InstanceStatus>],
-    counters: &Counters,
-    now: Instant,
-    wall: SystemTime,
-) -> Report {
+/// Builds the report from the snapshots.
+pub fn report(statuses: &[Shared<InstanceStatus>], counters: &Counters) -> Report {
     let instances = statuses
         .iter()
-        .map(|s| instance_report(&s.lock(), now, wall))
+        .map(|s| instance_report(&s.lock()))
         .collect();
     Report {
         instances,
@@ -383,7 +377,7 @@ pub fn report(
 }
 
 /// One instance's part of the report.
-pub fn instance_report(s: &InstanceStatus, now: Instant, wall: SystemTime) -> InstanceReport {
+pub fn instance_report(s: &InstanceStatus) -> InstanceReport {
     let trackers = s
         .track
         .iter()
@@ -414,7 +408,7 @@ pub fn instance_report(s: &InstanceStatus, now: Instant, wall: SystemTime) -> In
         _ => None,
     };
     let last_transition = s.last_transition().map(|t| {
-        let u = Utc::from_system(wall_time(t.at, now, wall));
+        let u = Utc::from_system(t.wall);
         TransitionReport {
             at_unix: u.secs as f64 + f64::from(u.micros) / 1e6,
             at: u.rfc3339(),
@@ -646,7 +640,10 @@ pub fn status_command(path: &Path, json: bool) -> u8 {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Instant, SystemTime};
+
     use super::*;
+    use crate::clock;
     use crate::status::Transition;
     use crate::track::{Kind, Share};
 
@@ -676,6 +673,7 @@ mod tests {
         s.count_drop("ttl");
         s.record(Transition {
             at: now.checked_sub(Duration::from_secs(2)).unwrap_or(now),
+            wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_497_831),
             from: State::Initialize,
             to: State::Backup,
             reason: Reason::Startup,
@@ -686,11 +684,10 @@ mod tests {
     #[test]
     fn report_carries_priorities_master_transition_and_counters() {
         let now = clock::now();
-        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_497_833);
         let shared = vec![Shared::new(sample(now))];
         let counters = Counters::default();
         counters.malformed.fetch_add(3, Ordering::Relaxed);
-        let r = report(&shared, &counters, now, wall);
+        let r = report(&shared, &counters);
         let i = &r.instances[0];
         assert_eq!(
             (i.state, i.base_priority, i.effective_priority),

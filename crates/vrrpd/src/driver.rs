@@ -733,6 +733,7 @@ impl Running {
         }
         self.d.status.lock().record(Transition {
             at: clock::now(),
+            wall: clock::wall(),
             from,
             to,
             reason,

@@ -11,7 +11,7 @@
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -21,7 +21,7 @@ use lbcore::vrrp::packet::{AuthData, Version};
 use lbcore::vrrp::track::Status;
 
 use crate::clock;
-use crate::status::{InstanceStatus, Shared, Utc, wall_time};
+use crate::status::{InstanceStatus, Shared, Utc};
 use crate::track::Kind;
 
 /// Which dump a signal asks for.
@@ -79,7 +79,7 @@ pub fn path_for(kind: Dump, config: &VrrpConfig) -> PathBuf {
 pub fn on_signal(kind: Dump, config: &VrrpConfig, statuses: &[Shared<InstanceStatus>]) {
     let started = clock::now();
     let snapshots: Vec<InstanceStatus> = statuses.iter().map(|s| s.lock().clone()).collect();
-    let text = render(kind, config, &snapshots, started, clock::wall());
+    let text = render(kind, config, &snapshots);
     let path = path_for(kind, config);
     match write_atomic(&path, text.as_bytes()) {
         Ok(()) => tracing::info!(
@@ -93,18 +93,12 @@ pub fn on_signal(kind: Dump, config: &VrrpConfig, statuses: &[Shared<InstanceSta
     }
 }
 
-/// Renders one dump; `now` and `wall` are one reading of both clocks.
-pub fn render(
-    kind: Dump,
-    config: &VrrpConfig,
-    snapshots: &[InstanceStatus],
-    now: Instant,
-    wall: SystemTime,
-) -> String {
+/// Renders one dump.
+pub fn render(kind: Dump, config: &VrrpConfig, snapshots: &[InstanceStatus]) -> String {
     match kind {
-        Dump::Data => render_data(config, snapshots, now, wall),
+        Dump::Data => render_data(config, snapshots),
         Dump::Stats => render_stats(snapshots),
-        Dump::Json => render_json(config, snapshots, now, wall),
+        Dump::Json => render_json(config, snapshots),
     }
 }
 
@@ -223,9 +217,9 @@ fn secs(d: std::time::Duration) -> u64 {
     d.as_secs()
 }
 
-fn transition_time(s: &InstanceStatus, now: Instant, wall: SystemTime) -> Utc {
+fn transition_time(s: &InstanceStatus) -> Utc {
     match s.last_transition() {
-        Some(t) => Utc::from_system(wall_time(t.at, now, wall)),
+        Some(t) => Utc::from_system(t.wall),
         None => Utc::from_system(SystemTime::UNIX_EPOCH),
     }
 }
@@ -263,12 +257,7 @@ fn command_str(argv: &[String]) -> String {
 /// `keepalived.data` (SIGUSR1): keepalived 2.2.7's layout: section headers
 /// `------< ... >------`, one-space-indented block names, three-space-indented `Key = value`
 /// properties, five-space-indented list items.
-pub fn render_data(
-    config: &VrrpConfig,
-    snapshots: &[InstanceStatus],
-    now: Instant,
-    wall: SystemTime,
-) -> String {
+pub fn render_data(config: &VrrpConfig, snapshots: &[InstanceStatus]) -> String {
     use std::fmt::Write as _;
     let g = &config.global;
     let mut o = String::new();
@@ -341,7 +330,7 @@ pub fn render_data(
             "   Number of interface and track script faults = {faults}"
         );
         let _ = writeln!(o, "   Number of track scripts init = {inits}");
-        let t = transition_time(s, now, wall);
+        let t = transition_time(s);
         let _ = writeln!(
             o,
             "   Last transition = {} ({})",
@@ -690,18 +679,13 @@ struct JsonEntry {
 
 /// `keepalived.json` (SIGRTMIN+2): `vrrp_json.c`'s version-1 document, an array of
 /// `{"data": {...}, "stats": {...}}`, `state` numeric (0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT).
-pub fn render_json(
-    config: &VrrpConfig,
-    snapshots: &[InstanceStatus],
-    now: Instant,
-    wall: SystemTime,
-) -> String {
+pub fn render_json(config: &VrrpConfig, snapshots: &[InstanceStatus]) -> String {
     let entries: Vec<JsonEntry> = config
         .instances
         .iter()
         .filter_map(|inst| find(snapshots, inst).map(|s| (inst, s)))
         .map(|(inst, s)| {
-            let t = transition_time(s, now, wall);
+            let t = transition_time(s);
             let set = s.state == State::Master;
             let garp = &inst.garp;
             let script_cmd = |name: &String| {

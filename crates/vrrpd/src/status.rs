@@ -20,6 +20,9 @@ pub const TRANSITIONS_KEPT: usize = 16;
 pub struct Transition {
     /// When (monotonic).
     pub at: Instant,
+    /// When (wall clock, read at the transition: status and dumps print this, so repeated
+    /// queries print the same time).
+    pub wall: SystemTime,
     /// Previous state.
     pub from: State,
     /// New state.
@@ -96,14 +99,6 @@ impl InstanceStatus {
         *n += 1;
         *n
     }
-}
-
-/// The wall-clock time of the monotonic instant `at`, given one reading of both clocks
-/// (`now`, `wall_now`) taken together. Instants after `now` map to `wall_now`.
-pub fn wall_time(at: Instant, now: Instant, wall_now: SystemTime) -> SystemTime {
-    wall_now
-        .checked_sub(now.saturating_duration_since(at))
-        .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 /// A wall-clock time broken down in UTC, for status output and dump files (keepalived prints
@@ -239,6 +234,7 @@ mod tests {
             };
             s.record(Transition {
                 at: t0,
+                wall: SystemTime::UNIX_EPOCH,
                 from: State::Initialize,
                 to,
                 reason: Reason::Startup,
@@ -269,15 +265,5 @@ mod tests {
         );
         let epoch = Utc::from_system(SystemTime::UNIX_EPOCH);
         assert_eq!(epoch.ctime_micros(), "Thu Jan  1 00:00:00.000000 1970");
-    }
-
-    #[test]
-    fn wall_time_goes_back_by_the_monotonic_age() {
-        let now = crate::clock::now();
-        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
-        let at = now.checked_sub(Duration::from_secs(10)).unwrap_or(now);
-        let back = now.saturating_duration_since(at);
-        assert_eq!(wall_time(at, now, wall), wall - back);
-        assert_eq!(wall_time(now + Duration::from_secs(5), now, wall), wall);
     }
 }
