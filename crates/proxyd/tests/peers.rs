@@ -62,8 +62,12 @@ impl Node {
         for b in cfg.frontends.iter_mut().flat_map(|f| f.binds.iter_mut()) {
             b.addr.set_port(0);
         }
-        let cfg = Arc::new(cfg);
-        let proxy = proxyd::Proxy::bind(cfg.clone()).unwrap();
+        // The test starts replication itself, to read its counters and stop it alone: the
+        // proxy's own copy has no `peers` sections, so `serve` starts none (its tables still
+        // name the section, which is how replication finds them).
+        let mut own = cfg.clone();
+        own.peers.clear();
+        let proxy = proxyd::Proxy::bind(Arc::new(own)).unwrap();
         let frontend = proxy.local_addrs().first().map(|(_, a)| *a);
         let shared = proxy.shared();
         let stop = CancellationToken::new();
