@@ -402,8 +402,8 @@ const CASES: &[(&str, &str)] = &[
         "t.cfg:5:1: error: unknown keyword 'daemon' in 'defaults' section\n",
     ),
     (
-        "peers p\n  peer lb1 192.0.2.1:10000\n",
-        "t.cfg:5:1: warning: section 'peers' is valid HAProxy but not implemented by proxyd; its content is ignored\n",
+        "userlist u\n  user admin insecure-password x\n",
+        "t.cfg:5:1: warning: section 'userlist' is valid HAProxy but not implemented by proxyd; its content is ignored\n",
     ),
     (
         "listen x\n  bind :80\n",
@@ -769,7 +769,7 @@ fn yaml_diagnostics_point_into_the_yaml_document() {
     assert!(cfg.is_none());
     assert_eq!(
         d,
-        "p.yaml:10:1: error: unknown top-level key 'frontends': global, defaults, frontend, backend or listen expected; did you mean 'frontend'?\n\
+        "p.yaml:10:1: error: unknown top-level key 'frontends': global, defaults, frontend, backend, listen or peers expected; did you mean 'frontend'?\n\
          p.yaml:6:14: error: unknown balance algorithm 'roundrobyn'; roundrobin, static-rr, leastconn, source or first expected; did you mean 'roundrobin'?\n\
          p.yaml:8:25: error: 'server x/s1': unknown keyword 'chek'; did you mean 'check'?\n\
          p.yaml:9:5: error: unknown keyword 'frob' in 'listen' section\n"
@@ -829,11 +829,7 @@ listen stats
 #[test]
 fn reference_text_verbatim_is_valid_with_warnings_for_what_is_not_implemented() {
     let (cfg, d) = parse(REFERENCE_1_5);
-    assert_eq!(
-        d,
-        "t.cfg:6:1: warning: section 'peers' is valid HAProxy but not implemented by proxyd; its content is ignored\n\
-         t.cfg:22:51: warning: stick-table replication ('peers lbpair') is not implemented by proxyd; the table stays local\n"
-    );
+    assert_eq!(d, "", "peers and its replicated table are implemented");
     let cfg = cfg.unwrap();
     assert!(cfg.global.stats_sockets[0].expose_fd_listeners);
     let t = cfg

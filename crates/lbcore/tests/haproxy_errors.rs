@@ -27,8 +27,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     (
         "parser: ignored section warning",
-        "peers p\n  peer lb1 192.0.2.1:10000\n",
-        "t.cfg:5:1: warning: section 'peers' is valid HAProxy but not implemented by proxyd; its content is ignored\n",
+        "userlist u\n  user admin insecure-password x\n",
+        "t.cfg:5:1: warning: section 'userlist' is valid HAProxy but not implemented by proxyd; its content is ignored\n",
     ),
     (
         "parser: 'global' takes no argument",
@@ -377,8 +377,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     (
         "parser: stats keyword not implemented",
-        "listen st\n  mode http\n  bind :8080\n  stats enable\n  stats realm x\n",
-        "t.cfg:9:9: warning: stats keyword 'realm' is valid HAProxy but not implemented by proxyd; ignored\n",
+        "listen st\n  mode http\n  bind :8080\n  stats enable\n  stats scope x\n",
+        "t.cfg:9:9: warning: stats keyword 'scope' is valid HAProxy but not implemented by proxyd; ignored\n",
     ),
     (
         "parser: unknown stats keyword",
@@ -401,9 +401,9 @@ const CASES: &[(&str, &str, &str)] = &[
         "t.cfg:7:28: error: invalid size unit 'x' in '10x': k, m or g expected\n",
     ),
     (
-        "parser: stick-table peers warning",
+        "parser: stick-table names an unknown peers section",
         "listen x\n  bind :80\n  stick-table type ip size 1k peers lb\n  server s1 192.0.2.21:80\n",
-        "t.cfg:7:37: warning: stick-table replication ('peers lb') is not implemented by proxyd; the table stays local\n",
+        "t.cfg:7:3: error: listen 'x': stick-table refers to unknown peers section 'lb'\n",
     ),
     (
         "parser: stick-table parameter not implemented",

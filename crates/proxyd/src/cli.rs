@@ -141,7 +141,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
         raise_fd_limit(&config);
-        let local_peer = crate::local_peer_name(&config, args.local_peer.as_deref());
+        let local_peer = crate::peers::local_name(args.local_peer.as_deref(), &config);
         let mut proxy = match crate::Proxy::bind(Arc::new(config)) {
             Ok(p) => p,
             Err(e) => {
@@ -301,7 +301,7 @@ fn load(
 ) {
     let (config, mut diags) = lbcore::config::load_proxy(file, env);
     if let Some(c) = &config {
-        c.check_local_peer(&crate::local_peer_name(c, local_peer), &mut diags);
+        c.check_local_peer(&crate::peers::local_name(local_peer, c), &mut diags);
     }
     (config, diags)
 }

@@ -100,7 +100,7 @@ impl Proxy {
             }
         }
         let current = tokio::sync::watch::Sender::new(shared.clone());
-        let local_peer = local_peer_name(&config, None);
+        let local_peer = peers::local_name(None, &config);
         Ok(Proxy {
             shared,
             listeners,
@@ -215,19 +215,6 @@ impl Proxy {
         }
         Ok(())
     }
-}
-
-/// This process's name in `peers` sections: `-L NAME` if given, else `global localpeer`, else
-/// the host name (HAProxy's rule).
-pub fn local_peer_name(config: &ProxyConfig, flag: Option<&str>) -> String {
-    flag.map(str::to_string)
-        .or_else(|| config.global.localpeer.clone())
-        .or_else(|| {
-            nix::unistd::gethostname()
-                .ok()
-                .and_then(|h| h.into_string().ok())
-        })
-        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// The stats listeners, runtime API sockets and replication of one configuration. They read
