@@ -16,7 +16,7 @@ pub mod balance;
 pub mod config;
 pub mod diag;
 pub mod liveness;
-pub mod runtime_api;
 pub mod peers;
+pub mod runtime_api;
 pub mod stats;
 pub mod vrrp;
