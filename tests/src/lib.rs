@@ -14,6 +14,7 @@ pub mod config;
 pub mod daemon;
 pub mod lab;
 pub mod ops;
+pub mod pair;
 pub mod poll;
 pub mod process;
 pub mod scenario;
