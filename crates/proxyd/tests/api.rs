@@ -78,7 +78,11 @@ impl Lab {
             }
         }
         let cfg = Arc::new(cfg);
-        let proxy = proxyd::Proxy::bind(cfg.clone()).unwrap();
+        // The test runs the API sockets itself (to read their counters): the proxy's own copy
+        // of the configuration has none, so `serve` does not start a second set on the same paths.
+        let mut served = (*cfg).clone();
+        served.global.stats_sockets.clear();
+        let proxy = proxyd::Proxy::bind(Arc::new(served)).unwrap();
         let addrs = proxy.local_addrs();
         let shared = proxy.shared();
         let current = proxy.current();

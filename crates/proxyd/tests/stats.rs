@@ -60,6 +60,9 @@ async fn lab(stats_extra: &str) -> Lab {
         b.addr.set_port(0);
     }
     let listener = cfg.stats[0].clone();
+    // The test runs the stats listener itself (to learn its port): the proxy's own copy of the
+    // configuration has none, so `serve` does not start a second one.
+    cfg.stats.clear();
     let bound = proxyd::Proxy::bind(Arc::new(cfg)).unwrap();
     let current = bound.current();
     let addrs = bound.local_addrs();
