@@ -624,6 +624,18 @@ async fn shipped_haproxy_cfg_serves_every_frontend() {
     for fe in &mut cfg.frontends {
         fe.logs.clear();
     }
+    // The runtime API socket lives in /run/proxyd on a real box: here it goes to a temporary
+    // directory; the stats listener moves to an ephemeral loopback port.
+    let api_dir = std::env::temp_dir().join(format!("proxyd-shipped-{}", std::process::id()));
+    std::fs::create_dir_all(&api_dir).unwrap();
+    for s in &mut cfg.global.stats_sockets {
+        s.path = api_dir.join("admin.sock").display().to_string();
+    }
+    for l in &mut cfg.stats {
+        for b in &mut l.binds {
+            b.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        }
+    }
     let smtp = cfg
         .frontends
         .iter()
