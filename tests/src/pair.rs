@@ -74,6 +74,8 @@ pub const HAPROXY_CFG: &str = include_str!("../../etc/proxyd/haproxy.cfg");
 /// Connect timeout of the client's probes (a SYN lost to a stale ARP entry is retransmitted after
 /// 1 s, so a connection through a moving VIP gets one retransmission).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A new connection answered later than this counts as delayed (normal: a few milliseconds).
+pub const DELAYED: Duration = Duration::from_millis(500);
 /// How long a client waits for the CAS greeting or a session's echo.
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// A session reconnects this often while it cannot.
@@ -389,14 +391,13 @@ pub struct BoxFiles {
 
 impl BoxFiles {
     fn new(dir: &Path, setup: Setup, node: Node) -> Self {
-        let comm = setup.proxy_comm(node);
-        let tag = node.label().to_ascii_lowercase();
+        let base = format!("{}-{}", setup.proxy(), node.label().to_ascii_lowercase());
         Self {
-            proxy_cfg: dir.join(format!("{comm}-{tag}.cfg")),
-            pid_file: dir.join(format!("{comm}-{tag}.pid")),
-            liveness: dir.join(format!("{comm}-{tag}-liveness.sock")),
-            api: dir.join(format!("admin-{tag}.sock")),
-            proxy_bin: dir.join(&comm),
+            proxy_cfg: dir.join(format!("{base}.cfg")),
+            pid_file: dir.join(format!("{base}.pid")),
+            liveness: dir.join(format!("{base}-liveness.sock")),
+            api: dir.join(format!("admin-{}.sock", node.label().to_ascii_lowercase())),
+            proxy_bin: dir.join(setup.proxy_comm(node)),
             peer_name: if node == Node::A { "lb1" } else { "lb2" },
         }
     }
@@ -490,8 +491,36 @@ pub fn vrrp_conf(setup: Setup, node: Node, files: &BoxFiles) -> Result<String> {
 /// boxes (each picks itself with `-L lb1` / `-L lb2`) that replicates the shared stick table.
 /// The same file serves proxyd and HAProxy 2.6.
 pub fn proxy_conf(files: &BoxFiles) -> Result<String> {
+    proxy_conf_with(files, nofile_hard_limit())
+}
+
+/// The hard `RLIMIT_NOFILE` of this process (from /proc/self/limits), if readable.
+pub fn nofile_hard_limit() -> Option<u64> {
+    let limits = fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(4)?.parse().ok()
+}
+
+/// [`proxy_conf`] for a hard open-files limit of `nofile`: HAProxy refuses to start when it
+/// cannot get about 2 × `maxconn` descriptors, so on a machine whose hard limit is below what
+/// the seed's `maxconn 20000` needs (and that cannot raise it, like a container without
+/// CAP_SYS_RESOURCE) `maxconn` is lowered to fit, for both proxies alike.
+pub fn proxy_conf_with(files: &BoxFiles, nofile: Option<u64>) -> Result<String> {
+    let mut cfg = HAPROXY_CFG.to_owned();
+    if let Some(n) = nofile
+        && n < 2 * 20_000 + 1000
+    {
+        let maxconn = n.saturating_sub(1000) / 2;
+        cfg = replace_once(
+            &cfg,
+            "    maxconn 20000\n",
+            &format!(
+                "    maxconn {maxconn}   # 20000 in etc/: lowered to fit this machine's hard open-files limit ({n})\n"
+            ),
+        )?;
+    }
     let cfg = replace_once(
-        HAPROXY_CFG,
+        &cfg,
         "pidfile /run/proxyd/proxyd.pid",
         &format!("pidfile {}", files.pid_file.display()),
     )?;
@@ -994,8 +1023,11 @@ impl PairLab {
                 ])?;
             }
         }
+        // aiosmtpd's Mailbox handler creates a Maildir only where no directory exists yet.
         let maildir = dir.join("maildir");
-        fs::create_dir_all(&maildir)?;
+        for sub in ["tmp", "new", "cur"] {
+            fs::create_dir_all(maildir.join(sub))?;
+        }
         let mut servers = Vec::new();
         let smtpd: Vec<String> = [
             "/usr/bin/python3",
@@ -1081,10 +1113,9 @@ impl PairLab {
         for node in Node::BOXES {
             pair.wait_api(node, Duration::from_secs(10))?;
         }
-        for node in Node::BOXES {
-            pair.start_vrrp(node)?;
-        }
-        pair.daemons_started = Stamp::now();
+        // A first, B once A is the master: one election, as when box B is added to a running A
+        // (both at once may both claim the VIP for a moment, with a mail each).
+        pair.daemons_started = pair.start_vrrp(Node::A)?;
         let want = Want {
             holder: Node::A,
             sole: true,
@@ -1094,6 +1125,11 @@ impl PairLab {
             .wait_want(want, Duration::from_secs(20))
             .with_context(|| format!("A never became the master\n{}", pair.outputs()))?;
         pair.elected = seen;
+        pair.start_vrrp(Node::B)?;
+        // B is up once it announced BACKUP (both daemons log keepalived's line).
+        let b = pair.boxes[1].vrrp.as_mut().context("B's daemon")?;
+        b.proc()
+            .wait_output("Entering BACKUP STATE", Duration::from_secs(10))?;
         Ok(pair)
     }
 
@@ -1114,24 +1150,19 @@ impl PairLab {
             node.label()
         );
         let f = self.files(node);
+        // The pid file is the configuration's `global pidfile`.
         let mut argv = vec![
             f.proxy_bin.display().to_string(),
             "-db".into(),
             "-f".into(),
             f.proxy_cfg.display().to_string(),
-            "-p".into(),
-            f.pid_file.display().to_string(),
             "-L".into(),
             f.peer_name.into(),
         ];
         if setup == Setup::Ours {
             argv.extend(["--liveness-socket".into(), f.liveness.display().to_string()]);
         }
-        let name = format!(
-            "{}-{}",
-            setup.proxy_comm(node),
-            node.label().to_ascii_lowercase()
-        );
+        let name = format!("{}-{}", setup.proxy(), node.label().to_ascii_lowercase());
         let stamp = Stamp::now();
         let proc = self.lab.spawn(node, &name, &argv)?;
         self.side(node).proxy = Some(proc);
@@ -1439,9 +1470,9 @@ impl PairLab {
         for (i, run) in self.runs.iter().enumerate() {
             let until = self.runs.get(i + 1).map_or(end, |r| r.at);
             steps.push(step_report(
-                self.setup,
                 run,
                 until,
+                self.runs[0].at,
                 &frames,
                 &log,
                 &mails,
@@ -1748,14 +1779,17 @@ pub struct StepReport {
     pub arp: Option<Duration>,
     /// New connections that ended in the window.
     pub tried: usize,
-    /// Of which failed.
+    /// Of which failed (refused, reset, no greeting, or no connection within 3 s).
     pub failed: usize,
-    /// Failed connections started after the takeover.
-    pub failed_after_takeover: usize,
+    /// Of which answered, but slower than [`DELAYED`] (a SYN lost, retransmitted after 1 s).
+    pub delayed: usize,
+    /// Failed or delayed connections started after the takeover.
+    pub bad_after_takeover: usize,
     /// Failure reasons and their counts.
     pub reasons: Vec<(String, usize)>,
-    /// The client-visible outage of new connections: from the start of the first failed one to
-    /// the end of the first success started after the last failure (zero when none failed).
+    /// The client-visible outage of new connections: from the start of the first failed or
+    /// delayed one to the end of the first prompt success started after the last of those (zero
+    /// when none failed or was delayed).
     pub outage: Duration,
     /// The slowest successful connection (connect + greeting) of the window.
     pub slowest: Option<Duration>,
@@ -1821,23 +1855,21 @@ pub fn detection(step: Step, at: Stamp, until: Stamp, frames: &[Frame]) -> Optio
 }
 
 fn step_report(
-    setup: Setup,
     run: &StepRun,
     until: Stamp,
+    first_event: Stamp,
     frames: &[Frame],
     log: &TrafficLog,
     mails: &[Mail],
     sources: usize,
 ) -> StepReport {
-    let _ = setup;
     let in_window = |s: &Stamp| s.at >= run.at.at && s.at < until.at;
     let attempts: Vec<&Attempt> = log.attempts.iter().filter(|a| in_window(&a.end)).collect();
     let failed: Vec<&&Attempt> = attempts.iter().filter(|a| !a.ok()).collect();
-    let takeover_at = run.takeover;
-    let failed_after_takeover = failed
-        .iter()
-        .filter(|a| takeover_at.is_some_and(|t| a.start.at > t.at))
-        .count();
+    let delayed = |a: &Attempt| a.ok() && a.end.since(a.start) > DELAYED;
+    // What the client saw as "not working": failed, or answered only after a retransmitted SYN.
+    let bad: Vec<&&Attempt> = attempts.iter().filter(|a| !a.ok() || delayed(a)).collect();
+    let after_takeover = |a: &Attempt| run.takeover.is_some_and(|t| a.start.at > t.at);
     let mut reasons: HashMap<String, usize> = HashMap::new();
     for a in &failed {
         if let Outcome::Failed(r) = &a.outcome {
@@ -1847,13 +1879,13 @@ fn step_report(
     let mut reasons: Vec<(String, usize)> = reasons.into_iter().collect();
     reasons.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
     let outage = match (
-        failed.iter().map(|a| a.start.at).min(),
-        failed.iter().map(|a| a.start.at).max(),
+        bad.iter().map(|a| a.start.at).min(),
+        bad.iter().map(|a| a.start.at).max(),
     ) {
         (Some(first), Some(last)) => {
             let recovered = attempts
                 .iter()
-                .filter(|a| a.ok() && a.start.at > last)
+                .filter(|a| a.ok() && !delayed(a) && a.start.at > last)
                 .map(|a| a.end.at)
                 .min()
                 .unwrap_or(until.at);
@@ -1876,7 +1908,8 @@ fn step_report(
             .max()
     };
     // Stickiness: each source's CAS before the first event is its reference.
-    let mut first: Vec<Option<&str>> = vec![None; sources];
+    // Stickiness: a source's reference is the CAS it reached last before the first event (what
+    // the stick table held then), else the first it reached at all.
     let mut obs: Vec<(usize, Stamp, &str)> = log
         .attempts
         .iter()
@@ -1887,9 +1920,10 @@ fn step_report(
         .chain(log.opens.iter().map(|o| (o.source, o.at, o.cas.as_str())))
         .collect();
     obs.sort_by_key(|(_, s, _)| s.at);
-    for (src, _, cas) in &obs {
+    let mut first: Vec<Option<&str>> = vec![None; sources];
+    for (src, at, cas) in &obs {
         if let Some(slot) = first.get_mut(*src)
-            && slot.is_none()
+            && (slot.is_none() || at.at < first_event.at)
         {
             *slot = Some(cas);
         }
@@ -1917,7 +1951,8 @@ fn step_report(
         arp: run.arp.map(|t| t.since(run.at)),
         tried: attempts.len(),
         failed: failed.len(),
-        failed_after_takeover,
+        delayed: attempts.iter().filter(|a| delayed(a)).count(),
+        bad_after_takeover: bad.iter().filter(|a| after_takeover(a)).count(),
         reasons,
         outage,
         slowest,
@@ -1993,8 +2028,13 @@ impl Report {
                 self.setup.vrrp().label()
             ),
         ));
-        for (s, h) in &self.vip {
-            rows.push((self.rel(*s), format!("VIP now on {}", h.label())));
+        for (i, (s, h)) in self.vip.iter().enumerate() {
+            let text = match (i, h.label()) {
+                (0, "-") => "lab up: nobody holds the VIP".to_owned(),
+                (_, "-") => "nobody holds the VIP".to_owned(),
+                (_, l) => format!("VIP now on {l}"),
+            };
+            rows.push((self.rel(*s), text));
         }
         for (i, st) in self.steps.iter().enumerate() {
             let at = self.rel(st.run.at);
@@ -2073,7 +2113,10 @@ mod tests {
 
     #[test]
     fn proxy_conf_adds_peers_and_per_box_paths() {
-        let cfg = proxy_conf(&files()).expect("cfg");
+        let cfg = proxy_conf_with(&files(), None).expect("cfg");
+        assert!(cfg.contains("    maxconn 20000\n"));
+        let low = proxy_conf_with(&files(), Some(20_000)).expect("cfg");
+        assert!(low.contains("    maxconn 9500 "), "{low}");
         assert!(cfg.contains(
             "peers lbpair\n    peer lb1 192.0.2.11:10000\n    peer lb2 192.0.2.12:10000\n"
         ));
