@@ -155,7 +155,7 @@ pub fn main() -> ExitCode {
             tracing::error!(error = %e, "proxyd failed");
             return ExitCode::from(1);
         }
-        start_liveness(&args.liveness_socket, &proxy, &shutdown);
+        let liveness = start_liveness(&args.liveness_socket, &proxy, &shutdown);
         // HAProxy's order: bind everything (privileged ports, the VIP) first, then drop to
         // `user`/`group` before serving.
         if let Err(e) = drop_privileges(&proxy.shared().config.global) {
@@ -165,6 +165,10 @@ pub fn main() -> ExitCode {
         notify_systemd(&[sd_notify::NotifyState::Ready]);
         let served = proxy.serve_with_reloads(shutdown, Some(reload_rx)).await;
         notify_systemd(&[sd_notify::NotifyState::Stopping]);
+        // The liveness socket stopped with the listeners; let it remove its file before exit.
+        if let Some(h) = liveness {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), h).await;
+        }
         match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -182,9 +186,13 @@ pub fn main() -> ExitCode {
 
 /// Starts the liveness socket (DESIGN §1). A failure is logged, not fatal: relaying matters
 /// more, and vrrpd's tracker reports the missing socket.
-fn start_liveness(path: &std::path::Path, proxy: &crate::Proxy, shutdown: &Shutdown) {
+fn start_liveness(
+    path: &std::path::Path,
+    proxy: &crate::Proxy,
+    shutdown: &Shutdown,
+) -> Option<tokio::task::JoinHandle<()>> {
     if path.as_os_str() == "none" {
-        return;
+        return None;
     }
     match crate::liveness::bind(path) {
         Ok(l) => {
@@ -203,16 +211,17 @@ fn start_liveness(path: &std::path::Path, proxy: &crate::Proxy, shutdown: &Shutd
                 s.cancel();
             });
             tracing::info!(path = %path.display(), "liveness socket ready");
-            tokio::spawn(crate::liveness::serve(
+            Some(tokio::spawn(crate::liveness::serve(
                 l,
                 path.to_owned(),
                 proxy.current(),
                 Arc::default(),
                 stop,
-            ));
+            )))
         }
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "cannot open the liveness socket");
+            None
         }
     }
 }
