@@ -98,6 +98,14 @@ pub fn not_acted_on(c: &VrrpConfig) -> Vec<NotActedOn> {
             "instances are not held back after boot (vrrp_startup_delay is honoured)",
         );
     }
+    if g.data_use_instance {
+        push(
+            "data_use_instance",
+            GLOBAL,
+            None,
+            "dump files keep their plain names (no instance or namespace in them)",
+        );
+    }
     if g.dynamic_interfaces != DynamicInterfaces::Off {
         push(
             "dynamic_interfaces",
@@ -350,6 +358,7 @@ vrrp_sync_group G {
             "use_pid_dir",
             "vrrp_delay_after_boot",
             "dynamic_interfaces",
+            "data_use_instance",
             "use_ipvlan",
             "old_unicast_checksum",
         ] {
