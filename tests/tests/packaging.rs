@@ -211,8 +211,11 @@ fn field(deb: &Path, name: &str) -> Result<String> {
     .to_string())
 }
 
+/// (path, mode) of a file, or (path, link target) of a symlink.
+type Expected = Vec<(String, &'static str)>;
+
 /// The files each package must ship: (path, mode) for files, (path, target) for links.
-fn expected_files(pkg: &str) -> (Vec<(String, &'static str)>, Vec<(String, &'static str)>) {
+fn expected_files(pkg: &str) -> (Expected, Expected) {
     let doc = format!("./usr/share/doc/{pkg}");
     let mut files = vec![
         (format!("./usr/sbin/{pkg}"), "-rwxr-xr-x"),
@@ -615,7 +618,10 @@ fn check_installed(out: &Path, root: &Path) -> Result<()> {
     }
     let man = step_ok(out, "man_keepalived")?.out;
     // man follows the link: keepalived(8) is vrrpd(8).
-    ensure!(man.trim().ends_with("/man8/vrrpd.8.gz"), "man -w keepalived: {man}");
+    ensure!(
+        man.trim().ends_with("/man8/vrrpd.8.gz"),
+        "man -w keepalived: {man}"
+    );
     let verify = step_ok(out, "verify")?;
     ensure!(
         verify.out.trim().is_empty() && verify.err.trim().is_empty(),
