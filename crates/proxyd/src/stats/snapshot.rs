@@ -172,7 +172,8 @@ pub fn build(
     entries.sort_by(|a, b| a.key.cmp(&b.key));
     let proxies = entries
         .into_iter()
-        .zip(1u32..)
+        // HAProxy 2.6 numbers proxies from 2 in declaration order (as `show servers state`).
+        .zip(2u32..)
         .map(|(e, iid)| st::Proxy { iid, ..e.proxy })
         .collect();
     Snapshot {
