@@ -1545,6 +1545,8 @@ impl PairLab {
             "  ip netns exec {a} ip -br addr show dev eth0        # who holds {VIP}?\n"
         ));
         if self.setup == Setup::Ours {
+            let vrrpd = crate::daemon::vrrpd_binary()
+                .map_or_else(|_| "vrrpd".to_owned(), |p| p.display().to_string());
             let ctl = |node: Node| {
                 self.boxes[usize::from(node == Node::B)]
                     .ctl
@@ -1553,11 +1555,11 @@ impl PairLab {
                     .unwrap_or_default()
             };
             s.push_str(&format!(
-                "  vrrpd status --control-socket {}   # box A's instance, trackers, counters\n",
+                "  {vrrpd} status --control-socket {}   # box A's instance, trackers, counters\n",
                 ctl(Node::A)
             ));
             s.push_str(&format!(
-                "  vrrpd status --control-socket {}   # box B\n",
+                "  {vrrpd} status --control-socket {}   # box B\n",
                 ctl(Node::B)
             ));
         }

@@ -294,7 +294,10 @@ fn run_once(
         println!("{}\n", wrap(&summary(&report), 100));
         println!("The lab is still running (--keep). Explore it:");
         println!("{text}");
-        println!("Remove it with: deploy/lab/demo --clean   (or pair-demo --clean)");
+        println!(
+            "Remove it with: deploy/lab/demo --clean (or pair-demo --clean); the next lab run \
+             (deploy/lab/demo, tests/run) removes it too."
+        );
     }
     Ok(report)
 }
