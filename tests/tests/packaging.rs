@@ -11,9 +11,16 @@
 //! `systemd-analyze verify` and score what docs/install.md says, and a reinstall and a purge run
 //! the maintainer scripts.
 //!
+//! A second throwaway root is then booted with systemd-nspawn (`--private-network`: a network
+//! namespace holding only a veth pair, so no packet leaves it): the hardened units start the
+//! daemons with exactly the capabilities docs/install.md lists, vrrpd takes the VIP, survives
+//! its watchdog, answers keepalived's JSON signal through the /tmp link, sees proxyd stop through
+//! the `proxyd` group the drop-in gives it, and both units reload (an invalid file fails the
+//! reload) and stop cleanly.
+//!
 //! Needs root (mounts) and the tools tests/run installs (cargo-deb, dpkg-dev, lintian, systemd,
-//! util-linux, man-db): skips loudly without them, fails under CI=true. The release build is
-//! incremental: with fresh binaries in target/release it costs nothing.
+//! systemd-container, util-linux, man-db): skips loudly without them, fails under CI=true. The
+//! release build is incremental: with fresh binaries in target/release it costs nothing.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -138,7 +145,7 @@ fn may_run() -> bool {
         missing.push("root (mount and PID namespaces for the throwaway install)".to_string());
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let tools: [(&str, &[&str]); 8] = [
+    let tools: [(&str, &[&str]); 9] = [
         (&cargo, &["deb", "--version"]),
         ("dpkg-deb", &["--version"]),
         ("dpkg-shlibdeps", &["--version"]),
@@ -147,6 +154,7 @@ fn may_run() -> bool {
         ("unshare", &["--version"]),
         ("setpriv", &["--version"]),
         ("man", &["--version"]),
+        ("systemd-nspawn", &["--version"]),
     ];
     for (tool, args) in tools {
         let ok = Command::new(tool)
@@ -422,9 +430,12 @@ fn check_lintian(debs: &[PathBuf], root: &Path) -> Result<String> {
     Ok(out.stdout)
 }
 
-/// Runs inside the private namespaces: mounts the overlay, then runs `inside.sh` chrooted.
+/// Runs inside the private namespaces: mounts the overlay, then either runs `inside.sh` chrooted
+/// (`chroot`), or installs the packages with `boot-setup.sh` and boots the root with
+/// systemd-nspawn in a private network namespace (`boot`), bounded by `timeout`.
 const OUTSIDE_SH: &str = r#"set -eu
 W=$1
+MODE=$2
 mount -t tmpfs lbpair-packaging "$W/t"
 mkdir "$W/t/upper" "$W/t/work" "$W/t/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$W/t/upper,workdir=$W/t/work" "$W/t/root"
@@ -436,7 +447,127 @@ mount -t tmpfs tmpfs "$R/tmp"
 mkdir -p "$R/lbpair-pkg" "$R/lbpair-out"
 mount --bind "$W/pkg" "$R/lbpair-pkg"
 mount --bind "$W/out" "$R/lbpair-out"
-exec chroot "$R" /bin/bash /lbpair-pkg/inside.sh
+if [ "$MODE" = chroot ]; then
+    exec chroot "$R" /bin/bash /lbpair-pkg/inside.sh
+fi
+chroot "$R" /bin/bash /lbpair-pkg/boot-setup.sh >"$W/out/setup.log" 2>&1
+umount -l "$R/lbpair-out" "$R/lbpair-pkg" "$R/tmp" "$R/run" "$R/dev" "$R/proc"
+rm -f "$R/etc/machine-id"
+systemd-machine-id-setup --root="$R" >/dev/null
+exec timeout --kill-after=10 240 systemd-nspawn --quiet --register=no --keep-unit \
+    --directory="$R" --private-network \
+    --bind="$W/pkg:/lbpair-pkg" --bind="$W/out:/lbpair-out" --boot >"$W/out/boot.log" 2>&1
+"#;
+
+/// Chrooted, before the boot: installs both packages (keepalived goes, as in the in-place
+/// replacement), a keepalived.conf for a veth `eth0` inside the container with `track_proxyd`,
+/// and the units that create `eth0` and run `boot-check.sh`, powering off when it ends.
+const BOOT_SETUP_SH: &str = r#"set -eux
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive
+printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+chmod 755 /usr/sbin/policy-rc.d
+rm -f /var/lib/man-db/auto-update
+dpkg -i --force-confold /lbpair-pkg/proxyd.deb /lbpair-pkg/vrrpd.deb
+rm /usr/sbin/policy-rc.d
+cp /lbpair-pkg/boot.conf /etc/keepalived/keepalived.conf
+cat >/etc/systemd/system/lbpair-eth0.service <<'UNIT'
+[Unit]
+Description=veth eth0 for the packaging test (container network namespace only)
+Before=vrrpd.service proxyd.service
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/sbin/ip link add eth0 type veth peer name eth1
+ExecStart=/usr/sbin/ip link set eth1 up
+ExecStart=/usr/sbin/ip link set eth0 up
+ExecStart=/usr/sbin/ip addr add 192.0.2.11/24 dev eth0
+[Install]
+WantedBy=multi-user.target
+UNIT
+cat >/etc/systemd/system/lbpair-check.service <<'UNIT'
+[Unit]
+Description=packaging test checks
+After=multi-user.target
+[Service]
+Type=oneshot
+TimeoutStartSec=180
+ExecStart=/bin/bash /lbpair-pkg/boot-check.sh
+SuccessAction=poweroff-force
+FailureAction=poweroff-force
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl enable lbpair-eth0.service lbpair-check.service
+test "$(systemctl is-enabled proxyd.service vrrpd.service)" = "enabled
+enabled"
+"#;
+
+/// vrrpd's configuration in the booted container: the seed's instance on the veth, proxyd
+/// tracked natively (weight 0: proxyd gone means FAULT), no mail.
+const BOOT_CONF: &str = r#"vrrp_instance VI_1 {
+    interface eth0
+    state MASTER
+    priority 101
+    virtual_router_id 51
+    authentication {
+        auth_type PASS
+        auth_pass somepass
+    }
+    virtual_ipaddress {
+        192.0.2.100
+    }
+    track_proxyd {
+        proxyd
+    }
+}
+track_proxyd proxyd {
+}
+"#;
+
+/// Runs in the booted container as lbpair-check.service. Steps record their output and exit code
+/// in /lbpair-out; every wait is a bounded poll.
+const BOOT_CHECK_SH: &str = r#"set -u
+O=/lbpair-out
+step() { n=$1; shift; "$@" >"$O/$n.out" 2>"$O/$n.err"; echo $? >"$O/$n.rc"; }
+# wait NAME SECONDS CMD...: polls CMD every 100 ms; records ok or timeout.
+wait_for() {
+    n=$1; s=$2; shift 2; i=0
+    while [ "$i" -lt $((s * 10)) ]; do
+        if "$@" >/dev/null 2>&1; then echo 0 >"$O/$n.rc"; : >"$O/$n.out"; : >"$O/$n.err"; return; fi
+        sleep 0.1; i=$((i + 1))
+    done
+    echo 124 >"$O/$n.rc"; : >"$O/$n.out"; echo "timed out after ${s}s: $*" >"$O/$n.err"
+}
+state() { vrrpd status | grep -Eq "^VI_1 .* $1 "; }
+caps() { grep -E '^(CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' "/proc/$(systemctl show -p MainPID --value "$1")/status"; }
+wait_for active 60 systemctl is-active --quiet proxyd.service vrrpd.service
+wait_for master 20 state MASTER
+step vip ip -br addr show dev eth0
+step caps_proxyd caps proxyd
+step caps_vrrpd caps vrrpd
+step user_proxyd ps -o user= -p "$(systemctl show -p MainPID --value proxyd)"
+step json_signal sh -c 'kill -s "$(keepalived --signum=JSON)" "$(cat /run/keepalived.pid)"'
+wait_for json 5 test -s /tmp/keepalived.json
+step json cat /tmp/keepalived.json
+# Past WatchdogSec=10s: vrrpd must still be the same process (its pings arrive).
+sleep 12
+step watchdog systemctl show -p NRestarts -p ActiveState vrrpd
+step stop_proxyd systemctl stop proxyd
+wait_for fault 10 state FAULT
+step vip_fault ip -br addr show dev eth0
+step start_proxyd systemctl start proxyd
+wait_for master_again 20 state MASTER
+step reload_proxyd systemctl reload proxyd
+step reload_vrrpd systemctl reload vrrpd
+cp /etc/proxyd/haproxy.cfg /root/haproxy.cfg.good
+echo "no_such_keyword" >>/etc/proxyd/haproxy.cfg
+step reload_invalid systemctl reload proxyd
+cp /root/haproxy.cfg.good /etc/proxyd/haproxy.cfg
+step after systemctl show -p NRestarts -p ActiveState -p SubState proxyd vrrpd
+step stop systemctl stop vrrpd proxyd
+step result systemctl show -p Result -p ActiveState vrrpd proxyd
+journalctl --no-pager -u proxyd -u vrrpd >"$O/journal" 2>&1
+echo done >"$O/finished"
 "#;
 
 /// Runs chrooted in the throwaway root. Each step's output and exit code land in /lbpair-out for
@@ -678,7 +809,8 @@ fn throwaway_install(debs: &BTreeMap<&str, PathBuf>, root: &Path) -> Result<()> 
         Command::new("unshare")
             .args(["--mount", "--pid", "--fork", "--propagation", "private"])
             .args(["bash", "-c", OUTSIDE_SH, "outside"])
-            .arg(&w.0),
+            .arg(&w.0)
+            .arg("chroot"),
         STEP_LIMIT,
     )?;
     ensure!(
@@ -689,6 +821,133 @@ fn throwaway_install(debs: &BTreeMap<&str, PathBuf>, root: &Path) -> Result<()> 
         out.stderr
     );
     check_installed(&w.0.join("out"), root)
+}
+
+/// Boots the throwaway root with both packages installed and checks the units at run time.
+fn boot(debs: &BTreeMap<&str, PathBuf>) -> Result<()> {
+    let w = tempdir("boot")?;
+    for d in ["t", "pkg", "out"] {
+        fs::create_dir(w.0.join(d))?;
+    }
+    let pkg = w.0.join("pkg");
+    for (name, deb) in debs {
+        fs::copy(deb, pkg.join(format!("{name}.deb")))?;
+    }
+    fs::write(pkg.join("boot-setup.sh"), BOOT_SETUP_SH)?;
+    fs::write(pkg.join("boot-check.sh"), BOOT_CHECK_SH)?;
+    fs::write(pkg.join("boot.conf"), BOOT_CONF)?;
+    let out = run(
+        Command::new("unshare")
+            .args(["--mount", "--pid", "--fork", "--propagation", "private"])
+            .args(["bash", "-c", OUTSIDE_SH, "outside"])
+            .arg(&w.0)
+            .arg("boot"),
+        STEP_LIMIT,
+    )?;
+    let o = w.0.join("out");
+    let log = |f: &str| fs::read_to_string(o.join(f)).unwrap_or_default();
+    ensure!(
+        o.join("finished").exists(),
+        "the booted container did not finish its checks (exit {:?}):\n{}{}\n--- setup\n{}\n--- boot\n{}\n--- journal\n{}",
+        out.code,
+        out.stdout,
+        out.stderr,
+        log("setup.log"),
+        log("boot.log"),
+        log("journal")
+    );
+    let judged = check_booted(&o);
+    if judged.is_err() {
+        eprintln!("--- journal of the booted container\n{}", log("journal"));
+    }
+    judged
+}
+
+/// `Field:\tvalue` lines of /proc/PID/status.
+fn proc_field(status: &str, name: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn check_booted(o: &Path) -> Result<()> {
+    step_ok(o, "active").context("proxyd and vrrpd did not both become active")?;
+    step_ok(o, "master").context("vrrpd did not become master")?;
+    let vip = step_ok(o, "vip")?.out;
+    ensure!(
+        vip.contains("192.0.2.100/32"),
+        "the VIP is not on eth0: {vip}"
+    );
+    // proxyd: its own user, CAP_NET_BIND_SERVICE (bit 10) and nothing else.
+    let p = step_ok(o, "caps_proxyd")?.out;
+    ensure!(
+        step_ok(o, "user_proxyd")?.out.trim() == "proxyd",
+        "proxyd does not run as the proxyd user"
+    );
+    for f in ["CapEff", "CapBnd", "CapAmb"] {
+        ensure!(proc_field(&p, f) == "0000000000000400", "proxyd {f}: {p}");
+    }
+    // vrrpd: CHOWN(0) KILL(5) SETGID(6) SETUID(7) NET_ADMIN(12) NET_RAW(13).
+    let v = step_ok(o, "caps_vrrpd")?.out;
+    ensure!(
+        proc_field(&v, "CapBnd") == "00000000000030e1",
+        "vrrpd bounding set: {v}"
+    );
+    for status in [&p, &v] {
+        ensure!(
+            proc_field(status, "NoNewPrivs") == "1",
+            "NoNewPrivs: {status}"
+        );
+        ensure!(
+            proc_field(status, "Seccomp") == "2",
+            "no seccomp filter: {status}"
+        );
+    }
+    step_ok(o, "json_signal")?;
+    step_ok(o, "json").context("no /tmp/keepalived.json through the tmpfiles link")?;
+    let json = step_ok(o, "json")?.out;
+    ensure!(
+        json.contains("\"iname\":\"VI_1\""),
+        "keepalived.json: {json}"
+    );
+    let wd = step_ok(o, "watchdog")?.out;
+    ensure!(
+        wd.contains("NRestarts=0") && wd.contains("ActiveState=active"),
+        "vrrpd after WatchdogSec: {wd}"
+    );
+    step_ok(o, "stop_proxyd")?;
+    step_ok(o, "fault")
+        .context("vrrpd did not see proxyd stop (track_proxyd through the proxyd group)")?;
+    let vip = step_ok(o, "vip_fault")?.out;
+    ensure!(
+        !vip.contains("192.0.2.100"),
+        "the VIP stayed in FAULT: {vip}"
+    );
+    step_ok(o, "start_proxyd")?;
+    step_ok(o, "master_again")?;
+    step_ok(o, "reload_proxyd")?;
+    step_ok(o, "reload_vrrpd")?;
+    let invalid = step(o, "reload_invalid")?;
+    ensure!(
+        invalid.rc != 0,
+        "systemctl reload accepted an invalid haproxy.cfg"
+    );
+    let after = step_ok(o, "after")?.out;
+    ensure!(
+        after.matches("ActiveState=active").count() == 2
+            && after.matches("NRestarts=0").count() == 2,
+        "after the reloads: {after}"
+    );
+    step_ok(o, "stop")?;
+    let result = step_ok(o, "result")?.out;
+    ensure!(
+        result.matches("Result=success").count() == 2,
+        "stop results: {result}"
+    );
+    Ok(())
 }
 
 #[test]
@@ -759,11 +1018,17 @@ fn packages_build_lint_install_and_verify() -> Result<()> {
                 .all(|l| l.starts_with('!')),
         "deploy/debian/keepalived.conf must be comment lines followed by etc/keepalived/lb1.conf"
     );
+    let packaged = started.elapsed();
     let lint = check_lintian(&debs.values().cloned().collect::<Vec<_>>(), &root)?;
+    let linted = started.elapsed();
     throwaway_install(&debs, &root)?;
+    let installed = started.elapsed();
+    boot(&debs)?;
     eprintln!(
-        "packaging: release build {built:?}, total {:?}; lintian:\n{lint}",
+        "packaging: elapsed at the end of each phase: release build {built:?}, cargo deb and \
+         checks {packaged:?}, lintian {linted:?}, throwaway install {installed:?}, boot {:?}",
         started.elapsed()
     );
+    eprintln!("packaging: lintian:\n{lint}");
     Ok(())
 }
