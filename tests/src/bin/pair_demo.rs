@@ -64,6 +64,9 @@ fn install_signal_handlers() -> Result<()> {
     Ok(())
 }
 
+/// The seed's `vrrp_script` interval.
+const SCRIPT_INTERVAL: Duration = Duration::from_secs(5);
+
 fn secs(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64())
 }
@@ -256,6 +259,7 @@ fn run_once(
     settle: Duration,
     keep: bool,
     verbose: bool,
+    phase: Duration,
 ) -> Result<Report> {
     let mut lab = PairLab::start(DEMO_NAME, setup, opts)?;
     if verbose {
@@ -272,6 +276,7 @@ fn run_once(
              (replicated); now the events"
         );
     }
+    pair::pause(phase)?;
     for step in Step::SCENARIO {
         if verbose {
             eprintln!("pair-demo: {}", step.describe(setup));
@@ -353,7 +358,15 @@ fn real_main() -> Result<()> {
                 eprintln!("pair-demo: {} run {run}/{}", setup.label(), args.runs);
             }
             let single = args.runs == 1;
-            let report = run_once(setup, opts, settle, args.keep, single)?;
+            // Several runs: the first event falls at evenly spread phases of the seed's 5 s
+            // script interval ((k - 0.5) / N × 5 s after the warm-up), the same for both setups,
+            // so the seed's detection delay is sampled over its whole range.
+            let phase = if single {
+                Duration::ZERO
+            } else {
+                SCRIPT_INTERVAL.mul_f64((f64::from(run) - 0.5) / f64::from(args.runs))
+            };
+            let report = run_once(setup, opts, settle, args.keep, single, phase)?;
             if single && !args.keep {
                 print_intro(setup, &opts);
                 print_timeline(&report);
@@ -399,7 +412,8 @@ fn med_count(mut values: Vec<usize>) -> String {
 
 fn print_medians(all: &[(Setup, Vec<Report>)], runs: u32) -> Result<()> {
     println!(
-        "Median of {runs} runs per event (seconds; counts are medians too). Outage: from the \
+        "Median of {runs} runs per event (seconds; counts are medians too); the first event \
+         falls at phases (k - 0.5) / {runs} × 5 s after the warm-up. Outage: from the \
          first new connection that failed or was answered late (over {} ms) to the first prompt \
          answer after the last of those.\n",
         DELAYED.as_millis()
