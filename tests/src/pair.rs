@@ -984,6 +984,8 @@ pub struct PairLab {
     _servers: Vec<Proc>,
     maildir: PathBuf,
     cut: bool,
+    /// A's stick table just before the first step: source index → CAS.
+    reference: HashMap<usize, String>,
     /// The lab (declared last: torn down after everything above).
     pub lab: Lab,
 }
@@ -1101,6 +1103,7 @@ impl PairLab {
             _servers: servers,
             maildir,
             cut: false,
+            reference: HashMap::new(),
             lab,
         };
         for node in Node::BOXES {
@@ -1275,6 +1278,14 @@ impl PairLab {
         Ok(seen.value)
     }
 
+    /// The shared stick table of `node` (through its runtime API): client address → CAS name.
+    /// The `server_id` of an entry is the server's position in its backend, the same for both
+    /// CAS in every backend of haproxy.cfg (cas1 = 1, cas2 = 2).
+    pub fn stick_table(&self, node: Node) -> Result<HashMap<Ipv4Addr, String>> {
+        let out = api_command(&self.files(node).api, &format!("show table {TABLE}"))?;
+        Ok(parse_table(&out))
+    }
+
     /// `used:` of the shared stick table on `node` (through its runtime API).
     pub fn table_used(&self, node: Node) -> Result<usize> {
         let out = api_command(&self.files(node).api, &format!("show table {TABLE}"))?;
@@ -1290,6 +1301,16 @@ impl PairLab {
     /// restoring a proxy that runs).
     pub fn run_step(&mut self, step: Step) -> Result<StepRun> {
         check_interrupt()?;
+        if self.runs.is_empty() && self.traffic.is_some() {
+            self.reference = self
+                .stick_table(Node::A)?
+                .into_iter()
+                .filter_map(|(addr, cas)| {
+                    let i = (0..self.opts.sources).find(|&i| source(i) == addr)?;
+                    Some((i, cas))
+                })
+                .collect();
+        }
         let at = self.inject(step)?;
         let want = step.want();
         let takeover = self.wait_want(want, Duration::from_secs(30)).ok();
@@ -1469,6 +1490,7 @@ impl PairLab {
                 run,
                 until,
                 self.runs[0].at,
+                &self.reference,
                 &frames,
                 &log,
                 &mails,
@@ -1635,6 +1657,24 @@ fn add_client_addresses(lab: &Lab, sources: usize) -> Result<()> {
         ])?;
     }
     Ok(())
+}
+
+/// Parses `show table` entries (`0x..: key=198.51.100.7 use=0 exp=7199 server_id=2 ...`) into
+/// address → CAS name (`server_id` N is `CAS[N - 1]`).
+pub fn parse_table(out: &str) -> HashMap<Ipv4Addr, String> {
+    out.lines()
+        .filter_map(|l| {
+            let field = |name: &str| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix(name))
+                    .map(str::to_owned)
+            };
+            let key: Ipv4Addr = field("key=")?.parse().ok()?;
+            let id: usize = field("server_id=")?.parse().ok()?;
+            let (cas, _) = CAS.get(id.checked_sub(1)?)?;
+            Some((key, (*cas).to_owned()))
+        })
+        .collect()
 }
 
 /// Sends one runtime API command; the whole answer.
@@ -1856,6 +1896,7 @@ fn step_report(
     run: &StepRun,
     until: Stamp,
     first_event: Stamp,
+    reference: &HashMap<usize, String>,
     frames: &[Frame],
     log: &TrafficLog,
     mails: &[Mail],
@@ -1905,9 +1946,10 @@ fn step_report(
             .filter_map(|b| b.reopened.map(|r| r.since(b.at)))
             .max()
     };
-    // Stickiness: each source's CAS before the first event is its reference.
-    // Stickiness: a source's reference is the CAS it reached last before the first event (what
-    // the stick table held then), else the first it reached at all.
+    // Stickiness: a source's reference is its entry in A's stick table just before the first
+    // event (two first connections of one source racing each other may have reached different
+    // CAS; the table keeps one of them); without it, the CAS it reached last before the first
+    // event, else the first it reached at all.
     let mut obs: Vec<(usize, Stamp, &str)> = log
         .attempts
         .iter()
@@ -1924,6 +1966,11 @@ fn step_report(
             && (slot.is_none() || at.at < first_event.at)
         {
             *slot = Some(cas);
+        }
+    }
+    for (src, slot) in first.iter_mut().enumerate() {
+        if let Some(cas) = reference.get(&src) {
+            *slot = Some(cas.as_str());
         }
     }
     let mut seen = vec![false; sources];
@@ -2124,6 +2171,17 @@ mod tests {
         assert!(cfg.contains("pidfile /tmp/lab/proxyd-a.pid"));
         assert!(!cfg.contains("/run/proxyd"));
         assert!(cfg.contains("bind 192.0.2.100:443"));
+    }
+
+    #[test]
+    fn parses_stick_table_entries() {
+        let out = "# table: st_src_cas, type: ip, size:204800, used:2\n\
+                   0x743: key=198.51.100.1 use=0 exp=7196687 server_id=2\n\
+                   0x744: key=198.51.100.2 use=0 exp=7196687 server_id=1 server_key=cas1\n\n";
+        let t = parse_table(out);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[&Ipv4Addr::new(198, 51, 100, 1)], "cas2");
+        assert_eq!(t[&Ipv4Addr::new(198, 51, 100, 2)], "cas1");
     }
 
     #[test]
