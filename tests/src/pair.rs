@@ -1483,19 +1483,18 @@ impl PairLab {
         let frames = self.frames()?;
         let log = self.traffic_log();
         let mails = self.mails()?;
+        let rec = Recorded {
+            first_event: self.runs.first().map_or(end, |r| r.at),
+            reference: &self.reference,
+            frames: &frames,
+            log: &log,
+            mails: &mails,
+            sources: self.opts.sources,
+        };
         let mut steps = Vec::new();
         for (i, run) in self.runs.iter().enumerate() {
             let until = self.runs.get(i + 1).map_or(end, |r| r.at);
-            steps.push(step_report(
-                run,
-                until,
-                self.runs[0].at,
-                &self.reference,
-                &frames,
-                &log,
-                &mails,
-                self.opts.sources,
-            ));
+            steps.push(step_report(run, until, &rec));
         }
         let warm = self.runs.first().map_or(end, |r| r.at);
         let before: Vec<&Attempt> = log.attempts.iter().filter(|a| a.end.at < warm.at).collect();
@@ -1892,16 +1891,25 @@ pub fn detection(step: Step, at: Stamp, until: Stamp, frames: &[Frame]) -> Optio
     }
 }
 
-fn step_report(
-    run: &StepRun,
-    until: Stamp,
+/// What [`step_report`] reads: everything recorded during the run.
+struct Recorded<'a> {
     first_event: Stamp,
-    reference: &HashMap<usize, String>,
-    frames: &[Frame],
-    log: &TrafficLog,
-    mails: &[Mail],
+    reference: &'a HashMap<usize, String>,
+    frames: &'a [Frame],
+    log: &'a TrafficLog,
+    mails: &'a [Mail],
     sources: usize,
-) -> StepReport {
+}
+
+fn step_report(run: &StepRun, until: Stamp, rec: &Recorded<'_>) -> StepReport {
+    let Recorded {
+        first_event,
+        reference,
+        frames,
+        log,
+        mails,
+        sources,
+    } = *rec;
     let in_window = |s: &Stamp| s.at >= run.at.at && s.at < until.at;
     let attempts: Vec<&Attempt> = log.attempts.iter().filter(|a| in_window(&a.end)).collect();
     let failed: Vec<&&Attempt> = attempts.iter().filter(|a| !a.ok()).collect();
