@@ -436,6 +436,8 @@ fn check_lintian(debs: &[PathBuf], root: &Path) -> Result<String> {
 const OUTSIDE_SH: &str = r#"set -eu
 W=$1
 MODE=$2
+# This PID namespace's own /proc (nspawn looks itself up there).
+mount -t proc proc /proc
 mount -t tmpfs lbpair-packaging "$W/t"
 mkdir "$W/t/upper" "$W/t/work" "$W/t/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$W/t/upper,workdir=$W/t/work" "$W/t/root"
@@ -454,6 +456,8 @@ chroot "$R" /bin/bash /lbpair-pkg/boot-setup.sh >"$W/out/setup.log" 2>&1
 umount -l "$R/lbpair-out" "$R/lbpair-pkg" "$R/tmp" "$R/run" "$R/dev" "$R/proc"
 rm -f "$R/etc/machine-id"
 systemd-machine-id-setup --root="$R" >/dev/null
+# nspawn keeps state under /run/systemd/nspawn: a private /run keeps it off the real one.
+mount -t tmpfs tmpfs /run
 exec timeout --kill-after=10 240 systemd-nspawn --quiet --register=no --keep-unit \
     --directory="$R" --private-network \
     --bind="$W/pkg:/lbpair-pkg" --bind="$W/out:/lbpair-out" --boot >"$W/out/boot.log" 2>&1
@@ -492,8 +496,8 @@ After=multi-user.target
 Type=oneshot
 TimeoutStartSec=180
 ExecStart=/bin/bash /lbpair-pkg/boot-check.sh
-SuccessAction=poweroff-force
-FailureAction=poweroff-force
+# Powers off however the checks end (SuccessAction=poweroff-force halts instead in nspawn).
+ExecStopPost=/usr/bin/systemctl --no-block poweroff
 [Install]
 WantedBy=multi-user.target
 UNIT
@@ -847,8 +851,8 @@ fn boot(debs: &BTreeMap<&str, PathBuf>) -> Result<()> {
     let o = w.0.join("out");
     let log = |f: &str| fs::read_to_string(o.join(f)).unwrap_or_default();
     ensure!(
-        o.join("finished").exists(),
-        "the booted container did not finish its checks (exit {:?}):\n{}{}\n--- setup\n{}\n--- boot\n{}\n--- journal\n{}",
+        o.join("finished").exists() && out.code == Some(0),
+        "the booted container did not finish its checks and power off (exit {:?}):\n{}{}\n--- setup\n{}\n--- boot\n{}\n--- journal\n{}",
         out.code,
         out.stdout,
         out.stderr,
