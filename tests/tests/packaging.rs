@@ -1020,7 +1020,8 @@ fn packages_build_lint_install_and_verify() -> Result<()> {
             && sample[..sample.len() - lb1.len()]
                 .lines()
                 .all(|l| l.starts_with('!')),
-        "deploy/debian/keepalived.conf must be comment lines followed by etc/keepalived/lb1.conf"
+        "deploy/debian/keepalived.conf must be its `!` header followed by etc/keepalived/lb1.conf \
+         unchanged: after editing lb1.conf, keep the header and append the new lb1.conf"
     );
     let packaged = started.elapsed();
     let lint = check_lintian(&debs.values().cloned().collect::<Vec<_>>(), &root)?;
