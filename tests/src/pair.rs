@@ -1313,7 +1313,11 @@ impl PairLab {
         }
         let at = self.inject(step)?;
         let want = step.want();
-        let takeover = self.wait_want(want, Duration::from_secs(30)).ok();
+        let takeover = match self.wait_want(want, Duration::from_secs(30)) {
+            Ok(t) => Some(t),
+            Err(e) if e.is::<Interrupted>() => return Err(e),
+            Err(_) => None,
+        };
         let mut arp = None;
         let mut arp_box = None;
         if takeover.is_some() {
