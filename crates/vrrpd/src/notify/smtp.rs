@@ -285,16 +285,18 @@ async fn sender(settings: Settings, shared: Arc<Shared>) {
         let mut delay = BACKOFF;
         for attempt in 1..=ATTEMPTS {
             let r = tokio::time::timeout(attempt_limit, transport.send(message.clone())).await;
-            let err = match r {
+            let (err, permanent) = match r {
                 Ok(Ok(_)) => {
                     shared.sent.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(subject = %label, "SMTP alert successfully sent.");
                     break;
                 }
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "timed out".to_string(),
+                // RFC 5321 §4.2.1: a 5yz reply is a permanent failure; sending the same mail
+                // again cannot succeed.
+                Ok(Err(e)) => (e.to_string(), e.is_permanent()),
+                Err(_) => ("timed out".to_string(), false),
             };
-            if attempt == ATTEMPTS || shared.closing.load(Ordering::Relaxed) {
+            if permanent || attempt == ATTEMPTS || shared.closing.load(Ordering::Relaxed) {
                 shared.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(subject = %label, server = %settings.server.0, port = settings.server.1, attempts = attempt, error = %err, "smtp alert not sent");
                 break;
@@ -368,6 +370,72 @@ mod tests {
             "\r\n\r\n=> VRRP Instance is now owning VRRP VIPs <=\r\n",
         ] {
             assert!(text.contains(want), "{want:?} missing from {text}");
+        }
+    }
+
+    /// A server answering MAIL FROM with 550 (permanent, RFC 5321 §4.2.1): the mail is given
+    /// up after one attempt, not retried; a 451 (transient) is retried.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_permanent_refusal_is_not_retried() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        for (code, attempts) in [("550", 1usize), ("451", ATTEMPTS as usize)] {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = l.local_addr().unwrap().port();
+            let conns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let seen = conns.clone();
+            let server = tokio::spawn(async move {
+                while let Ok((s, _)) = l.accept().await {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    let (r, mut w) = s.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    let _ = w.write_all(b"220 test ESMTP\r\n").await;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let up = line.to_ascii_uppercase();
+                        let answer = if up.starts_with("EHLO") || up.starts_with("HELO") {
+                            "250 test\r\n".to_string()
+                        } else if up.starts_with("QUIT") {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            break;
+                        } else if up.starts_with("MAIL") {
+                            format!("{code} refused\r\n")
+                        } else {
+                            "250 ok\r\n".to_string()
+                        };
+                        if w.write_all(answer.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+            let g = GlobalDefs {
+                notification_email: vec!["ops@example.com".into()],
+                notification_email_from: Some("vrrp@example.com".into()),
+                smtp_server: Some(("127.0.0.1".into(), port)),
+                smtp_connect_timeout: Duration::from_secs(2),
+                ..GlobalDefs::default()
+            };
+            let s = Settings::from_global(&g).unwrap().unwrap();
+            let m = s
+                .message(
+                    Subject::Instance,
+                    "VI_1",
+                    Announced::Master,
+                    SystemTime::UNIX_EPOCH,
+                )
+                .unwrap();
+            let mailer = Mailer::start(s);
+            mailer.push("VI_1 MASTER".into(), m);
+            // Retries take 1 + 2 + 4 s; closing would cut them short, so wait for the verdict.
+            for _ in 0..150 {
+                if mailer.stats().failed > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let stats = mailer.close(Duration::from_secs(1)).await;
+            assert_eq!((stats.sent, stats.failed), (0, 1), "{code}");
+            assert_eq!(conns.load(Ordering::SeqCst), attempts, "{code}");
+            server.abort();
         }
     }
 }
