@@ -485,23 +485,28 @@ ExecStart=/usr/sbin/ip link add eth0 type veth peer name eth1
 ExecStart=/usr/sbin/ip link set eth1 up
 ExecStart=/usr/sbin/ip link set eth0 up
 ExecStart=/usr/sbin/ip addr add 192.0.2.11/24 dev eth0
-[Install]
-WantedBy=multi-user.target
 UNIT
 cat >/etc/systemd/system/lbpair-check.service <<'UNIT'
 [Unit]
 Description=packaging test checks
-After=multi-user.target
+After=proxyd.service vrrpd.service lbpair-eth0.service
 [Service]
 Type=oneshot
 TimeoutStartSec=180
 ExecStart=/bin/bash /lbpair-pkg/boot-check.sh
 # Powers off however the checks end (SuccessAction=poweroff-force halts instead in nspawn).
 ExecStopPost=/usr/bin/systemctl --no-block poweroff
-[Install]
-WantedBy=multi-user.target
 UNIT
-systemctl enable lbpair-eth0.service lbpair-check.service
+# Boot to a target with only what the test needs: services this machine has enabled (an
+# haproxy, a database) must not start in the copy and take ports or time.
+cat >/etc/systemd/system/lbpair.target <<'UNIT'
+[Unit]
+Description=packaging test
+Requires=basic.target
+After=basic.target
+Wants=lbpair-eth0.service proxyd.service vrrpd.service lbpair-check.service
+UNIT
+systemctl set-default lbpair.target
 test "$(systemctl is-enabled proxyd.service vrrpd.service)" = "enabled
 enabled"
 "#;
@@ -547,6 +552,7 @@ caps() { grep -E '^(CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' "/proc/$(systemct
 wait_for active 60 systemctl is-active --quiet proxyd.service vrrpd.service
 wait_for master 20 state MASTER
 step vip ip -br addr show dev eth0
+step others sh -c 'systemctl list-units --type=service --state=running --no-legend --plain | cut -d" " -f1'
 step caps_proxyd caps proxyd
 step caps_vrrpd caps vrrpd
 step user_proxyd ps -o user= -p "$(systemctl show -p MainPID --value proxyd)"
@@ -884,6 +890,14 @@ fn check_booted(o: &Path) -> Result<()> {
     ensure!(
         vip.contains("192.0.2.100/32"),
         "the VIP is not on eth0: {vip}"
+    );
+    let others = step_ok(o, "others")?.out;
+    ensure!(
+        others.lines().any(|l| l == "proxyd.service")
+            && others.lines().any(|l| l == "vrrpd.service")
+            && !others.contains("haproxy")
+            && !others.contains("keepalived"),
+        "running services in the container: {others}"
     );
     // proxyd: its own user, CAP_NET_BIND_SERVICE (bit 10) and nothing else.
     let p = step_ok(o, "caps_proxyd")?.out;
