@@ -163,8 +163,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
         notify_systemd(&[sd_notify::NotifyState::Ready]);
+        let watchdog = spawn_watchdog(&shutdown);
         let served = proxy.serve_with_reloads(shutdown, Some(reload_rx)).await;
         notify_systemd(&[sd_notify::NotifyState::Stopping]);
+        if let Some(w) = watchdog {
+            w.abort();
+        }
         // The liveness socket stopped with the listeners; let it remove its file before exit.
         if let Some(h) = liveness {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(1), h).await;
@@ -238,6 +242,11 @@ fn drop_privileges(global: &lbcore::config::proxy::Global) -> Result<(), String>
         ),
         None => None,
     };
+    // Already that user and group (a systemd unit's `User=`/`Group=`): nothing to switch, and
+    // the unit's sandbox would refuse setgroups anyway.
+    let current_gid = nix::unistd::getgid();
+    let current_uid = nix::unistd::getuid();
+    let user = user.filter(|u| u.uid != current_uid);
     let gid = match (&global.group, &user) {
         (Some(name), _) => Some(
             Group::from_name(name)
@@ -248,7 +257,7 @@ fn drop_privileges(global: &lbcore::config::proxy::Global) -> Result<(), String>
         (None, Some(u)) => Some(u.gid),
         (None, None) => None,
     };
-    if let Some(gid) = gid {
+    if let Some(gid) = gid.filter(|g| *g != current_gid || user.is_some()) {
         setgroups(&[gid]).map_err(|e| format!("setgroups({gid}): {e}"))?;
         setgid(gid).map_err(|e| format!("setgid({gid}): {e}"))?;
     }
@@ -315,6 +324,25 @@ fn load(
         c.check_local_peer(&crate::peers::local_name(local_peer, c), &mut diags);
     }
     (config, diags)
+}
+
+/// systemd's watchdog (`WatchdogSec=`, seen as `WATCHDOG_USEC`): `WATCHDOG=1` at half the
+/// interval from a task on the serving runtime, so a stalled runtime stops the pings and systemd
+/// restarts proxyd.
+fn spawn_watchdog(shutdown: &Shutdown) -> Option<tokio::task::JoinHandle<()>> {
+    let interval = sd_notify::watchdog_enabled()? / 2;
+    tracing::info!(interval = ?interval, "systemd watchdog enabled");
+    // A graceful stop still serves connections: the pings go on until the hard stop or exit.
+    let hard = shutdown.hard.clone();
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval.max(std::time::Duration::from_millis(10)));
+        loop {
+            tokio::select! {
+                () = hard.cancelled() => return,
+                _ = tick.tick() => notify_systemd(&[sd_notify::NotifyState::Watchdog]),
+            }
+        }
+    }))
 }
 
 /// Where the configuration comes from (re-read on SIGHUP).

@@ -340,11 +340,17 @@ impl Opts {
 
 /// The `-v` text. keepalived prints its version on stderr; exporters parse it from there.
 pub fn version_text() -> String {
+    // keepalived's first line is `Keepalived v2.2.7 (01/16,2022)`, and tools parse its second
+    // word as the version whose formats to expect (keepalived-exporter needs >= 1.3.8 for the
+    // JSON dump): vrrpd names the keepalived release whose behaviour and formats it follows.
     format!(
-        "vrrpd v{} (keepalived-compatible VRRP daemon)\n",
+        "Keepalived v{KEEPALIVED_COMPAT} (vrrpd {}, keepalived-compatible VRRP daemon)\n",
         env!("CARGO_PKG_VERSION")
     )
 }
+
+/// The keepalived release whose behaviour, command line and file formats vrrpd follows.
+pub const KEEPALIVED_COMPAT: &str = "2.2.7";
 
 /// Default control socket (systemd `RuntimeDirectory=vrrpd`).
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/vrrpd/control.sock";
