@@ -123,6 +123,19 @@ pub fn proxyd_binary() -> Result<PathBuf> {
     workspace_binary("proxyd", "PROXYD_BIN")
 }
 
+/// Debian's HAProxy: `$HAPROXY_BIN`, or `/usr/sbin/haproxy`.
+pub fn haproxy_binary() -> Result<PathBuf> {
+    let path = env::var_os("HAPROXY_BIN")
+        .map_or_else(|| PathBuf::from("/usr/sbin/haproxy"), PathBuf::from);
+    if !path.is_file() {
+        bail!(
+            "haproxy not found at {} (apt-get install haproxy, or set HAPROXY_BIN)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
 /// A workspace binary: `$env_var` when set, else `name` in the cargo target directory the test
 /// executable runs from (`cargo build --workspace --bins` puts it there).
 pub fn workspace_binary(name: &str, env_var: &str) -> Result<PathBuf> {

@@ -215,16 +215,7 @@ impl Setup {
     fn proxy_binary(self) -> Result<PathBuf> {
         match self {
             Setup::Ours => proxyd_binary(),
-            Setup::Seed => {
-                let path = std::env::var_os("HAPROXY_BIN")
-                    .map_or_else(|| PathBuf::from("/usr/sbin/haproxy"), PathBuf::from);
-                ensure!(
-                    path.is_file(),
-                    "haproxy not found at {} (apt-get install haproxy, or set HAPROXY_BIN)",
-                    path.display()
-                );
-                Ok(path)
-            }
+            Setup::Seed => crate::daemon::haproxy_binary(),
         }
     }
 }

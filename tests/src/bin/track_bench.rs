@@ -98,16 +98,7 @@ impl Proxy {
     fn binary(self) -> Result<PathBuf> {
         match self {
             Proxy::Proxyd => proxyd_binary(),
-            Proxy::Haproxy => {
-                let path = std::env::var_os("HAPROXY_BIN")
-                    .map_or_else(|| PathBuf::from("/usr/sbin/haproxy"), PathBuf::from);
-                ensure!(
-                    path.is_file(),
-                    "haproxy not found at {} (apt-get install haproxy, or set HAPROXY_BIN)",
-                    path.display()
-                );
-                Ok(path)
-            }
+            Proxy::Haproxy => system_tests::daemon::haproxy_binary(),
         }
     }
 }
