@@ -722,10 +722,13 @@ fn check_installed(out: &Path, root: &Path) -> Result<()> {
     step_ok(out, "dist").context("keepalived.conf.dpkg-dist is not the shipped sample")?;
     step_ok(out, "shipped_cfg")?;
     let version = step_ok(out, "keepalived_v")?;
+    // keepalived's shape (the release vrrpd follows, then vrrpd's own version), so exporters
+    // reading `keepalived -v` pick the right signals.
     ensure!(
-        version
-            .err
-            .contains(&format!("vrrpd v{}", env!("CARGO_PKG_VERSION"))),
+        version.err.starts_with("Keepalived v2.2.7 (vrrpd ")
+            && version
+                .err
+                .contains(&format!("vrrpd {}", env!("CARGO_PKG_VERSION"))),
         "keepalived -v printed {:?} on stderr",
         version.err
     );
